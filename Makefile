@@ -1,0 +1,63 @@
+# vlforge: `make demo` and `make test` do all set-up on a fresh machine (Python is all it needs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch goes in first and pinned, so nothing else can pull a CUDA build onto a CPU machine.
+# For CUDA: make setup TORCH_SPEC=torch==2.13.0 TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+WORKERS ?= 2
+OUT ?= out/demo
+IN ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test lint bench text clean help
+
+help:
+	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
+	@echo "make system-deps   Chromium and CJK fonts (apt-get, as root)"
+	@echo "make demo          run the bundled examples, print where the shards went (OUT=$(OUT))"
+	@echo "make test          the test suite"
+	@echo "make lint | bench"
+	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q -e ".[dev,notebooks]"
+	touch $@
+
+# Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese.
+system-deps:
+	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		echo "system-deps: chromium and CJK fonts present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else \
+		echo "system-deps: install Chromium and Noto CJK fonts, e.g. 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; \
+	fi
+
+demo: setup
+	$(BIN)/vlforge run text examples/text --output $(OUT)/text --workers $(WORKERS)
+	@echo; echo "shards: $(OUT)/text/shards   rejects: $(OUT)/text/rejects.parquet   stats: $(OUT)/text/stats.json"
+	$(BIN)/vlforge inspect $(OUT)/text
+	$(BIN)/vlforge inspect $(OUT)/text --lint
+
+test: setup system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+
+bench: setup
+	$(BIN)/python bench/shard_write.py
+
+text: setup
+	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
+	$(BIN)/vlforge run text $(IN) --output $(OUT) --workers $(WORKERS)
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,3 @@
+from vlforge.cli import main
+
+raise SystemExit(main())

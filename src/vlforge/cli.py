@@ -1,0 +1,109 @@
+"""`vlforge`: run corpus jobs and inspect their shards.
+
+Errors a user can fix (bad arguments, missing inputs, an output dir of another job) end in a
+one-line `vlforge: error: ...` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vlforge.errors import VlforgeError
+
+EXIT_USAGE = 2
+EXIT_FAILED_TASKS = 3
+
+
+def _add_run(sub) -> None:
+    from vlforge.pipelines.base import corpus_names
+    p = sub.add_parser("run", help="run a corpus job into WebDataset shards",
+                       description="Run a corpus job: read INPUTs, write shards, index, reject ledger and "
+                                   "stats.json under --output. Re-running the same command resumes it.")
+    p.add_argument("corpus", choices=corpus_names(), help="which corpus job to run")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+    p.add_argument("--output", "-o", required=True, help="output directory (created if missing)")
+    p.add_argument("--engine", default="local", choices=["local"], help="where tasks run (default: local)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--config", help="YAML file of options")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one option, e.g. --set shards.max_count=1000 (repeatable)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args) -> int:
+    from vlforge.engines.runner import run_job
+    if args.workers < 1:
+        raise VlforgeError("--workers must be at least 1")
+    stats = run_job(args.corpus, args.inputs, args.output, args.engine, args.workers,
+                    args.config, tuple(args.assignments), quiet=args.quiet)
+    if stats["tasks_failed"]:
+        first = stats["failed"][0]
+        print(f"vlforge: {stats['tasks_failed']} of {stats['tasks']} tasks failed (task {first['task']}: "
+              f"{first['error']}); re-run the same command to retry them", file=sys.stderr)
+        return EXIT_FAILED_TASKS
+    return 0
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="summarise, show, lint or draw shards",
+                       description="Summarise the shards under PATH (a shard, a directory of shards or a "
+                                   "job's output directory).")
+    p.add_argument("path", help="a .tar shard, a directory of shards, or a job output directory")
+    p.add_argument("--show", metavar="KEY", help="print one sample's metadata and text, write its image")
+    p.add_argument("--image-dir", default=".", help="where --show writes the image (default: .)")
+    p.add_argument("--lint", action="store_true", help="decode every member; exit 1 if any is bad")
+    p.add_argument("--grid", metavar="FILE.png", help="draw a contact sheet of samples")
+    p.add_argument("-n", type=int, default=16, help="samples in the --grid (default: 16)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=_cmd_inspect)
+
+
+def _cmd_inspect(args) -> int:
+    from vlforge.shards import inspect
+    if args.show:
+        shown, image_path = inspect.show(args.path, args.show, args.image_dir)
+        print(shown)
+        if image_path:
+            print(f"--- image written to {image_path}")
+        return 0
+    if args.lint:
+        checked, problems = inspect.lint(args.path)
+        for problem in problems:
+            print(problem)
+        print(f"{checked} samples checked, {len(problems)} problems")
+        return 1 if problems else 0
+    if args.grid:
+        drawn = inspect.grid(args.path, args.grid, n=args.n)
+        print(f"{drawn} samples drawn to {args.grid}")
+        return 0
+    summary = inspect.summarize(args.path)
+    print(json.dumps(summary, indent=1) if args.json else inspect.format_summary(summary))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlforge", description=__doc__.splitlines()[0].strip("`"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_inspect(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except VlforgeError as exc:
+        print(f"vlforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vlforge: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Everything that happens to one task, whichever engine runs it.
+
+run_task(job, task):
+    committed already?  -> return its recorded stats (nothing is redone)
+    leftovers of a killed attempt -> removed
+    read parts -> stages -> Samples to shards, Rejects to the ledger
+    commit: shards renamed, reject ledger written, then the task marker, last of all
+
+The task marker `_tasks/{corpus}-{task:06d}.json` holds the task's stats: it is both the
+proof that the task's files are complete and the resume state. Engines (local pool, Ray,
+Beam) only decide where `run_task` runs; they never copy any of this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vlforge.engines.planning import Part, Task
+from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail, get_corpus
+from vlforge.schemas import REJECT_SCHEMA, Reject, Sample
+from vlforge.shards import ShardWriter
+
+ProgressFn = Callable[[int, int, int], None]  # (task index, accepted delta, rejected delta)
+PROGRESS_EVERY = 200  # outcomes between progress reports from a worker
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """All a worker needs to run any task of a job: small and picklable."""
+
+    corpus: str
+    options: dict
+    output_dir: str
+    fingerprint: str
+
+
+class OutputLayout:
+    """Where a job's files live below its output directory."""
+
+    def __init__(self, output_dir: str, corpus: str):
+        self.root = Path(output_dir)
+        self.corpus = corpus
+        self.shards_dir = self.root / "shards"
+        self.tasks_dir = self.root / "_tasks"
+        self.job_file = self.root / "job.json"
+        self.stats_file = self.root / "stats.json"
+        self.rejects_file = self.root / "rejects.parquet"
+
+    def task_prefix(self, index: int) -> str:
+        return f"{self.corpus}-{index:06d}"
+
+    def marker(self, index: int) -> Path:
+        return self.tasks_dir / f"{self.task_prefix(index)}.json"
+
+    def task_rejects(self, index: int) -> Path:
+        return self.tasks_dir / f"{self.task_prefix(index)}.rejects.parquet"
+
+    def task_leftovers(self, index: int) -> list[Path]:
+        """Files an interrupted attempt at the task may have left: all of them go."""
+        prefix = self.task_prefix(index)
+        leftovers = list(self.shards_dir.glob(f"{prefix}-*")) if self.shards_dir.exists() else []
+        leftovers += list(self.tasks_dir.glob(f"{prefix}.*")) if self.tasks_dir.exists() else []
+        return leftovers
+
+
+def read_marker(layout: OutputLayout, index: int) -> dict | None:
+    try:
+        return json.loads(layout.marker(index).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None  # a marker is written atomically, so a bad one is only ever absent
+
+
+def _read_part(corpus: Corpus, part: Part, ctx: TaskContext) -> Iterator[Outcome]:
+    """The reader's outcomes for one part; a reader that raises ends the part with a reject."""
+    if corpus.suffixes and not part.path.lower().endswith(corpus.suffixes):
+        yield Reject(part.path, part.label, "read", "unsupported_file_type",
+                     f"{corpus.name} reads {', '.join(corpus.suffixes)} files")
+        return
+    try:
+        yield from corpus.read(part, ctx)
+    except OSError as exc:  # missing, a broken link, a directory, no permission, I/O error
+        yield Reject(part.path, part.label, "read", "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+    except Exception as exc:
+        yield Reject(part.path, part.label, "read", "reader_error", exception_detail(exc))
+
+
+def _read_task(corpus: Corpus, ctx: TaskContext, counts: Counter) -> Iterator[Outcome]:
+    for part in ctx.task.parts:
+        for outcome in _read_part(corpus, part, ctx):
+            counts["read"] += 1
+            yield outcome
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _write_rejects(path: Path, task_index: int, rejects: list[Reject]) -> None:
+    rows = [{"task": task_index, "source": r.source, "item": r.item, "stage": r.stage,
+             "reason": r.reason, "detail": r.detail} for r in rejects]
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), tmp)
+    os.replace(tmp, path)
+
+
+def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> dict:
+    """Runs one task to its commit and returns its stats; a committed task is not redone."""
+    layout = OutputLayout(job.output_dir, job.corpus)
+    done = read_marker(layout, task.index)
+    if done is not None:
+        return {**done, "skipped": True}
+    for leftover in layout.task_leftovers(task.index):
+        leftover.unlink()
+    layout.tasks_dir.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    corpus = get_corpus(job.corpus)
+    ctx = TaskContext(job.corpus, job.options, task, job.output_dir)
+    counts: Counter = Counter()
+    rejects: list[Reject] = []
+    shard_options = job.options["shards"]
+    writer = ShardWriter(layout.shards_dir, layout.task_prefix(task.index),
+                         shard_options["max_count"], shard_options["max_bytes"])
+    reporter = _ProgressReporter(progress, task.index)
+    with writer:
+        stream = _read_task(corpus, ctx, counts)
+        for stage in corpus.stages:
+            stream = stage(stream, ctx)
+        for outcome in stream:
+            _route(outcome, writer, rejects, counts)
+            reporter.update(counts["accepted"], len(rejects))
+    stats = _task_stats(task, counts, rejects, writer, time.perf_counter() - started)
+    _write_rejects(layout.task_rejects(task.index), task.index, rejects)
+    write_atomic(layout.marker(task.index), json.dumps(stats, indent=1, sort_keys=True).encode())
+    reporter.flush()
+    return {**stats, "skipped": False}
+
+
+class _ProgressReporter:
+    """Sends (accepted, rejected) increments to the engine every PROGRESS_EVERY outcomes."""
+
+    def __init__(self, progress: ProgressFn | None, task_index: int):
+        self.progress = progress
+        self.task_index = task_index
+        self.sent = (0, 0)
+        self.latest = (0, 0)
+
+    def update(self, accepted: int, rejected: int) -> None:
+        self.latest = (accepted, rejected)
+        if self.progress and accepted + rejected - sum(self.sent) >= PROGRESS_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.progress and self.latest != self.sent:
+            self.progress(self.task_index, self.latest[0] - self.sent[0], self.latest[1] - self.sent[1])
+            self.sent = self.latest
+
+
+def _route(outcome: Outcome, writer: ShardWriter, rejects: list[Reject], counts: Counter) -> None:
+    if isinstance(outcome, Sample):
+        writer.write(outcome)
+        counts["accepted"] += 1
+    elif isinstance(outcome, Reject):
+        rejects.append(outcome)
+    else:
+        raise TypeError(f"a stage yielded {type(outcome).__name__}; stages yield Sample or Reject")
+
+
+class AccountingError(RuntimeError):
+    """A stage dropped or invented items: accepted + rejected != read."""
+
+
+def _task_stats(task: Task, counts: Counter, rejects: list[Reject], writer: ShardWriter,
+                elapsed: float) -> dict:
+    accepted, rejected = counts["accepted"], len(rejects)
+    if accepted + rejected != counts["read"]:
+        raise AccountingError(
+            f"task {task.index}: read {counts['read']} but accepted {accepted} + rejected "
+            f"{rejected}: a stage dropped or added items without a Sample or Reject")
+    return {
+        "task": task.index,
+        "parts": [part.label for part in task.parts],
+        "read": counts["read"],
+        "accepted": accepted,
+        "rejected": rejected,
+        "rejected_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
+        "shards": [{"name": Path(s.path).name, "samples": s.samples, "bytes": s.bytes}
+                   for s in writer.shards],
+        "elapsed_s": round(elapsed, 4),
+    }

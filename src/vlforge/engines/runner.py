@@ -1,0 +1,152 @@
+"""A whole job: plan tasks, guard the output dir, hand tasks to an engine, write the totals.
+
+    prepare_job  inputs + options -> JobSpec + tasks; job.json claims the output dir
+    engine.run   runs run_task for every task (skipping committed ones)
+    finalize     per-task markers -> stats.json, per-task ledgers -> rejects.parquet
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import vlforge
+from vlforge.config import resolve_options
+from vlforge.engines.executor import JobSpec, OutputLayout, write_atomic, read_marker
+from vlforge.engines.monitor import Monitor
+from vlforge.engines.planning import InputFile, Task, expand_inputs, plan_tasks
+from vlforge.errors import VlforgeError
+from vlforge.pipelines.base import get_corpus
+from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION
+
+# Options that change where or how fast a job runs, never what it writes.
+RUNTIME_SECTIONS = ("engine",)
+
+
+def job_fingerprint(corpus: str, options: dict, files: list[InputFile]) -> str:
+    content = {
+        "corpus": corpus,
+        "schema_version": SCHEMA_VERSION,
+        "options": {k: v for k, v in options.items() if k not in RUNTIME_SECTIONS},
+        "inputs": [[f.path, f.size] for f in files],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_job(corpus_name: str, inputs: list[str], output_dir: str,
+                config_file: str | None = None, assignments: tuple[str, ...] = ()) -> tuple[JobSpec, list[Task]]:
+    corpus = get_corpus(corpus_name)
+    options = resolve_options(corpus.defaults, config_file, assignments)
+    files = expand_inputs(inputs)
+    tasks = plan_tasks(files, corpus.splittable_suffixes, options)
+    job = JobSpec(corpus_name, options, str(Path(output_dir).absolute()),
+                  job_fingerprint(corpus_name, options, files))
+    claim_output_dir(job, len(files), len(tasks))
+    return job, tasks
+
+
+def claim_output_dir(job: JobSpec, n_inputs: int, n_tasks: int) -> None:
+    """Writes job.json, or checks that the one there is ours (then this run resumes it)."""
+    layout = OutputLayout(job.output_dir, job.corpus)
+    if layout.root.exists() and not layout.root.is_dir():
+        raise VlforgeError(f"output {layout.root} exists and is not a directory")
+    if layout.job_file.exists():
+        theirs = _load_job_file(layout.job_file)
+        if theirs.get("fingerprint") != job.fingerprint:
+            raise VlforgeError(
+                f"output {layout.root} holds a different job ({theirs.get('corpus')} on "
+                f"{theirs.get('inputs')} inputs with other inputs or options); "
+                "choose another --output, or delete that directory to start over")
+        return
+    if layout.root.exists() and any(layout.root.rglob("*.tar")):
+        raise VlforgeError(f"output {layout.root} already holds shards that no job.json describes; "
+                           "choose an empty or new --output directory")
+    layout.root.mkdir(parents=True, exist_ok=True)
+    record = {"fingerprint": job.fingerprint, "corpus": job.corpus, "inputs": n_inputs,
+              "tasks": n_tasks, "options": job.options, "vlforge": vlforge.__version__,
+              "schema_version": SCHEMA_VERSION}
+    write_atomic(layout.job_file, json.dumps(record, indent=1, sort_keys=True).encode())
+
+
+def _load_job_file(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VlforgeError(f"{path} is unreadable ({exc}); delete the output directory to start over") from None
+
+
+def make_engine(name: str, workers: int):
+    if name == "local":
+        from vlforge.engines.local import LocalEngine
+        return LocalEngine(workers)
+    raise VlforgeError(f"unknown engine {name!r}; available: local")
+
+
+def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: str = "local",
+            workers: int = 2, config_file: str | None = None, assignments: tuple[str, ...] = (),
+            quiet: bool = False) -> dict:
+    """Runs (or resumes) a job and returns its stats.json content."""
+    started = time.perf_counter()
+    job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
+    runner = make_engine(engine, workers)
+    monitor = Monitor(corpus_name, len(tasks), quiet=quiet)
+    results = runner.run(job, tasks, monitor)
+    stats = finalize(job, tasks, results, engine, workers, time.perf_counter() - started)
+    monitor.summary(stats)
+    return stats
+
+
+def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], engine: str,
+             workers: int, elapsed: float) -> dict:
+    layout = OutputLayout(job.output_dir, job.corpus)
+    done = {t.index: read_marker(layout, t.index) for t in tasks}
+    failed = {i: r for i, r in results.items() if isinstance(r, str)}
+    _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker])
+    stats = _sum_stats([m for m in done.values() if m])
+    stats.update({
+        "corpus": job.corpus,
+        "engine": engine,
+        "workers": workers,
+        "tasks": len(tasks),
+        "tasks_skipped": sum(1 for r in results.values() if isinstance(r, dict) and r.get("skipped")),
+        "tasks_failed": len(failed),
+        "failed": [{"task": i, "error": e} for i, e in sorted(failed.items())],
+        "elapsed_s": round(elapsed, 3),
+        "items_per_s": round(stats["read"] / elapsed, 1) if elapsed > 0 else 0.0,
+        "output": str(layout.root),
+        "shards_dir": str(layout.shards_dir),
+        "rejects_file": str(layout.rejects_file),
+    })
+    write_atomic(layout.stats_file, json.dumps(stats, indent=1, sort_keys=True).encode())
+    return stats
+
+
+def _sum_stats(markers: list[dict]) -> dict:
+    by_reason: dict[str, int] = {}
+    for marker in markers:
+        for reason, count in marker["rejected_by_reason"].items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
+    shards = [s for marker in markers for s in marker["shards"]]
+    return {
+        "read": sum(m["read"] for m in markers),
+        "accepted": sum(m["accepted"] for m in markers),
+        "rejected": sum(m["rejected"] for m in markers),
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "shards": len(shards),
+        "samples_in_shards": sum(s["samples"] for s in shards),
+        "bytes": sum(s["bytes"] for s in shards),
+    }
+
+
+def _merge_rejects(layout: OutputLayout, committed: list[int]) -> None:
+    """One ledger for the job, in task order: the per-task ledgers concatenated."""
+    tables = [pq.read_table(layout.task_rejects(i), schema=REJECT_SCHEMA) for i in committed]
+    merged = pa.concat_tables(tables) if tables else REJECT_SCHEMA.empty_table()
+    tmp = layout.rejects_file.with_name(layout.rejects_file.name + ".tmp")
+    pq.write_table(merged, tmp)
+    tmp.replace(layout.rejects_file)

@@ -1,0 +1,1 @@
+"""Stages that keep or reject samples, each with its own reject reason."""

@@ -1,0 +1,1 @@
+"""One module per corpus, each defining `CORPUS` (see pipelines.base for the contract)."""

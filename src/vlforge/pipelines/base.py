@@ -1,0 +1,103 @@
+"""The contract between a corpus and the engines.
+
+A corpus is a reader plus a list of stages:
+
+    read(part, ctx)            -> Iterator[Sample | Reject]   one outcome per item read
+    stage(outcomes, ctx)       -> Iterator[Sample | Reject]   passes Rejects through untouched
+
+The executor counts what the reader yields as `read`, writes every Sample that comes out of
+the last stage to a shard and every Reject to the ledger, and checks that the two add up.
+`per_sample` turns a plain `fn(sample, ctx) -> Sample | Reject` into a stage, and turns an
+exception inside fn into a reject row for that sample instead of a failed task.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from vlforge.engines.planning import Part, Task
+from vlforge.errors import VlforgeError
+from vlforge.schemas import Reject, Sample
+
+Outcome = Union[Sample, Reject]
+Stage = Callable[[Iterator[Outcome], "TaskContext"], Iterator[Outcome]]
+Reader = Callable[[Part, "TaskContext"], Iterator[Outcome]]
+
+
+@dataclass
+class TaskContext:
+    corpus: str
+    options: dict[str, Any]
+    task: Task
+    output_dir: str
+
+    def option(self, dotted: str) -> Any:
+        """`ctx.option("text.field")` -> options["text"]["field"]."""
+        node: Any = self.options
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    description: str
+    read: Reader
+    stages: tuple[Stage, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)  # this corpus's option section(s)
+    # Suffixes a reader understands; any other file becomes an `unsupported_file_type` reject.
+    suffixes: tuple[str, ...] = ()
+    # Line-oriented suffixes whose large files may be split into byte ranges across tasks.
+    splittable_suffixes: tuple[str, ...] = ()
+
+
+def exception_detail(exc: BaseException) -> str:
+    """`ValueError: bad thing (at module.py:42)`: enough to find the bug, one line."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = None) -> Stage:
+    """A stage from a function of one sample. A raising fn rejects that sample only."""
+    stage_name = name or fn.__name__
+
+    def stage(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
+        for outcome in outcomes:
+            if isinstance(outcome, Reject):
+                yield outcome
+                continue
+            try:
+                yield fn(outcome, ctx)
+            except Exception as exc:  # one bad sample must not fail the task
+                yield Reject(outcome.provenance.source, outcome.key, stage_name,
+                             "stage_error", exception_detail(exc))
+
+    stage.__name__ = stage_name
+    return stage
+
+
+# Corpus name -> module that defines `CORPUS`. Imported lazily so that `vlforge run text`
+# does not pay for the browser or torch imports of other corpora.
+_CORPUS_MODULES = {
+    "text": "vlforge.pipelines.text",
+}
+
+
+def register_corpus_module(name: str, module: str) -> None:
+    _CORPUS_MODULES[name] = module
+
+
+def corpus_names() -> list[str]:
+    return sorted(_CORPUS_MODULES)
+
+
+def get_corpus(name: str) -> Corpus:
+    if name not in _CORPUS_MODULES:
+        raise VlforgeError(f"unknown corpus {name!r}; available: {', '.join(corpus_names())}")
+    return importlib.import_module(_CORPUS_MODULES[name]).CORPUS

@@ -1,0 +1,135 @@
+"""Text-only corpus: plain text files and JSONL records -> text samples (no image).
+
+The trainer draws the language share of its mix from these shards.
+
+    .txt / .md file     one sample per file (markdown kind for .md)
+    .jsonl file         one sample per non-blank line, the text taken from `text.field`
+
+Keys are `text_<digest of the path>_<byte offset of the line>`: offsets, not line numbers,
+because a large JSONL file is split into byte ranges read by different tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+from vlforge.engines.planning import Part
+from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
+from vlforge.schemas import Provenance, Reject, Sample, make_key
+
+DEFAULTS = {
+    "text": {
+        "field": "text",  # JSONL: the field holding the text
+        "licence_field": "licence",  # JSONL: a field whose value goes into provenance, if present
+        "min_chars": 1,  # after stripping surrounding whitespace
+        "max_chars": 1_000_000,
+    }
+}
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _decode(data: bytes, source: str, item: str) -> str | Reject:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Reject(source, item, "read", "invalid_utf8", f"invalid UTF-8 at byte {exc.start}")
+
+
+def read_text_file(path: str, ctx: TaskContext) -> Iterator[Outcome]:
+    with open(path, "rb") as f:
+        data = f.read()
+    text = _decode(data, path, "0")
+    if isinstance(text, Reject):
+        yield text
+        return
+    kind = "markdown" if path.lower().endswith(".md") else "plain"
+    yield Sample(make_key("text", path, 0), "text", text, kind, Provenance(path, _sha256(data)),
+                 metadata={"offset": 0})
+
+
+def iter_lines(part: Part) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) for every line that starts inside the part's byte range.
+
+    A range that starts mid-line skips to the next line: that line belongs to the range in
+    which it starts, so adjacent ranges neither lose nor repeat a line.
+    """
+    with open(part.path, "rb") as f:
+        offset = part.start
+        if offset > 0:
+            f.seek(offset - 1)
+            offset += len(f.readline()) - 1
+        while part.end is None or offset < part.end:
+            line = f.readline()
+            if not line:
+                return
+            yield offset, line
+            offset += len(line)
+
+
+def read_jsonl(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
+    records = 0
+    for offset, line in iter_lines(part):
+        if line.strip():
+            records += 1
+            yield _record_outcome(part.path, offset, line, ctx)
+    if records == 0 and part.end is None:  # a whole file with no record: say so, once
+        yield Reject(part.path, "0", "read", "empty_file", "the file holds no JSON lines")
+
+
+def _record_outcome(path: str, offset: int, line: bytes, ctx: TaskContext) -> Outcome:
+    item = str(offset)
+    text = _decode(line, path, item)
+    if isinstance(text, Reject):
+        return text
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Reject(path, item, "read", "invalid_json", f"{exc.msg} at column {exc.colno}")
+    field = ctx.option("text.field")
+    if not isinstance(record, dict):
+        return Reject(path, item, "read", "not_an_object", f"the line holds a JSON {type(record).__name__}")
+    if field not in record:
+        return Reject(path, item, "read", "missing_field", f"no {field!r} field; fields: {sorted(record)[:10]}")
+    if not isinstance(record[field], str):
+        return Reject(path, item, "read", "field_not_string", f"{field!r} is a {type(record[field]).__name__}")
+    licence = record.get(ctx.option("text.licence_field"))
+    provenance = Provenance(path, _sha256(line), licence if isinstance(licence, str) else None)
+    metadata = {"offset": offset}
+    if isinstance(record.get("id"), (str, int)):
+        metadata["id"] = record["id"]
+    return Sample(make_key("text", path, offset), "text", record[field], "plain", provenance,
+                  metadata=metadata)
+
+
+def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
+    if part.path.lower().endswith(".jsonl"):
+        yield from read_jsonl(part, ctx)
+    else:
+        yield from read_text_file(part.path, ctx)
+
+
+def check_length(sample: Sample, ctx: TaskContext) -> Outcome:
+    chars = len(sample.text.strip())
+    if chars < ctx.option("text.min_chars"):
+        reason = "empty_text" if chars == 0 else "text_too_short"
+        return Reject(sample.provenance.source, sample.key, "length", reason, f"{chars} characters")
+    if len(sample.text) > ctx.option("text.max_chars"):
+        return Reject(sample.provenance.source, sample.key, "length", "text_too_long",
+                      f"{len(sample.text)} characters > text.max_chars={ctx.option('text.max_chars')}")
+    return sample
+
+
+CORPUS = Corpus(
+    name="text",
+    description="plain text (.txt, .md) and JSONL records with a text field -> text-only samples",
+    read=read,
+    stages=(per_sample(check_length, "length"),),
+    defaults=DEFAULTS,
+    suffixes=(".txt", ".md", ".jsonl"),
+    splittable_suffixes=(".jsonl",),
+)

@@ -1,0 +1,1 @@
+"""Renderers that turn documents into images: the hermetic headless browser first."""

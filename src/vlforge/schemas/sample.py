@@ -1,0 +1,130 @@
+"""The Sample record every corpus job produces, and the Reject record for what it drops.
+
+A stage stream carries both kinds: readers and filters yield a Sample when an item goes on
+and a Reject (with a snake_case reason) when it stops. The executor writes Samples to shards
+and Rejects to the ledger, so every item read ends in exactly one of the two places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Bumped whenever the metadata layout (`KEY.json`) changes incompatibly.
+SCHEMA_VERSION = 1
+
+# Text kinds and the shard member extension each one is written under. Conversations are
+# JSON so readers decode them; the `conv.` prefix keeps them apart from the metadata member.
+TEXT_EXTENSIONS = {
+    "plain": "txt",
+    "markdown": "md",
+    "code": "py",
+    "conversation": "conv.json",
+}
+
+# Image formats we store, by the extension their member is written under.
+IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+# WebDataset (and the HF webdataset builder) split a member name at the first dot, so a key
+# must not contain one; slashes would make sub-directories inside the tar.
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def source_digest(source: str) -> str:
+    """A short, stable digest of a source identifier (path or uri) for use in keys."""
+    return hashlib.sha1(source.encode("utf-8")).hexdigest()[:16]
+
+
+def make_key(corpus: str, source: str, *position: int | str) -> str:
+    """Stable sample key: corpus, digest of the source, then the position inside it.
+
+    Never derived from a counter or the clock, so the same item always gets the same key,
+    whichever task, worker or engine produced it.
+    """
+    parts = [corpus, source_digest(source)]
+    parts += [f"{p:06d}" if isinstance(p, int) else str(p) for p in position]
+    key = "_".join(parts)
+    if not _KEY_PATTERN.match(key):
+        raise ValueError(f"sample key {key!r} may hold only letters, digits, '_' and '-'")
+    return key
+
+
+@dataclass
+class Provenance:
+    source: str  # path or uri of the input the item came from
+    checksum: str = ""  # "sha256:..." of the source file (or record) when known
+    licence: str | None = None
+    tools: dict[str, str] = field(default_factory=dict)  # tool name -> version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "checksum": self.checksum,
+            "licence": self.licence,
+            "tools": dict(sorted(self.tools.items())),
+        }
+
+
+@dataclass
+class Sample:
+    key: str
+    corpus: str
+    text: str
+    text_kind: str
+    provenance: Provenance
+    image: bytes | None = None
+    image_format: str | None = None  # one of IMAGE_EXTENSIONS
+    image_size: tuple[int, int] | None = None  # (width, height) when known
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.text_kind not in TEXT_EXTENSIONS:
+            raise ValueError(f"text_kind {self.text_kind!r} is not one of {sorted(TEXT_EXTENSIONS)}")
+        if (self.image is None) != (self.image_format is None):
+            raise ValueError("image and image_format go together")
+        if self.image_format is not None and self.image_format not in IMAGE_EXTENSIONS:
+            raise ValueError(f"image_format {self.image_format!r} is not one of {sorted(IMAGE_EXTENSIONS)}")
+        if not _KEY_PATTERN.match(self.key):
+            raise ValueError(f"sample key {self.key!r} may hold only letters, digits, '_' and '-'")
+
+    @property
+    def text_extension(self) -> str:
+        return TEXT_EXTENSIONS[self.text_kind]
+
+    @property
+    def image_extension(self) -> str | None:
+        return IMAGE_EXTENSIONS[self.image_format] if self.image_format else None
+
+    def metadata_record(self) -> dict[str, Any]:
+        """What goes into the `KEY.json` member (schema version SCHEMA_VERSION)."""
+        image = None
+        if self.image is not None:
+            width, height = self.image_size or (None, None)
+            image = {"format": self.image_format, "width": width, "height": height, "bytes": len(self.image)}
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "key": self.key,
+            "corpus": self.corpus,
+            "text_kind": self.text_kind,
+            "text_chars": len(self.text),
+            "image": image,
+            "provenance": self.provenance.to_dict(),
+            "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One item that did not become a sample, and why. One row of the reject ledger."""
+
+    source: str  # the input the item came from
+    item: str  # where in the source: a line offset, a cell index, a page, or the key
+    stage: str  # the stage that rejected it: read, parse, filter name, render, ...
+    reason: str  # snake_case, stable: counted in stats.json under rejected_by_reason
+    detail: str = ""  # human readable: what exactly was wrong
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z0-9_]+$", self.reason):
+            raise ValueError(f"reject reason {self.reason!r} must be snake_case")

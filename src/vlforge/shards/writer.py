@@ -1,0 +1,173 @@
+"""WebDataset tar shards with deterministic bytes, atomic renames and a parquet index each.
+
+A shard is a plain tar: for every sample, its members `KEY.<image ext>`, `KEY.json`,
+`KEY.<text ext>` in sorted order, every header with the same mtime, owner and mode, so the
+same samples always give the same bytes. A shard is written as `NAME.tar.tmp` and renamed
+to `NAME.tar` once complete; its index `NAME.parquet` is renamed into place just before.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vlforge.schemas import INDEX_SCHEMA, Sample
+
+# Fixed header fields: nothing about the machine, the user or the clock gets into a shard.
+FIXED_MTIME = 0
+FIXED_MODE = 0o444
+TAR_FORMAT = tarfile.GNU_FORMAT
+
+DEFAULT_MAX_COUNT = 10_000
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    path: str  # final path of the .tar
+    samples: int
+    bytes: int
+
+
+def sample_members(sample: Sample) -> list[tuple[str, bytes]]:
+    """The (member name, payload) pairs of one sample, in the order they go into the tar."""
+    members = [
+        (f"{sample.key}.json", json.dumps(sample.metadata_record(), sort_keys=True, ensure_ascii=False).encode()),
+        (f"{sample.key}.{sample.text_extension}", sample.text.encode("utf-8")),
+    ]
+    if sample.image is not None:
+        members.append((f"{sample.key}.{sample.image_extension}", sample.image))
+    return sorted(members)
+
+
+def tar_header(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = FIXED_MTIME
+    info.mode = FIXED_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _index_row(sample: Sample, shard_name: str, offset: int, text_bytes: int) -> dict:
+    width, height = sample.image_size or (None, None)
+    return {
+        "key": sample.key,
+        "shard": shard_name,
+        "offset": offset,
+        "corpus": sample.corpus,
+        "text_kind": sample.text_kind,
+        "text_chars": len(sample.text),
+        "text_bytes": text_bytes,
+        "image_format": sample.image_format,
+        "image_bytes": len(sample.image) if sample.image is not None else 0,
+        "width": width,
+        "height": height,
+        "source": sample.provenance.source,
+        "metadata": json.dumps(sample.metadata, sort_keys=True, ensure_ascii=False),
+    }
+
+
+class _OpenShard:
+    """One shard being written: its temporary tar and the index rows collected so far."""
+
+    def __init__(self, final_path: Path):
+        self.final_path = final_path
+        self.tmp_path = final_path.with_name(final_path.name + ".tmp")
+        self.file = open(self.tmp_path, "wb")
+        self.tar = tarfile.open(fileobj=self.file, mode="w", format=TAR_FORMAT)
+        self.rows: list[dict] = []
+
+    def add(self, sample: Sample, members: list[tuple[str, bytes]]) -> None:
+        offset = self.file.tell()
+        text_bytes = 0
+        for name, payload in members:
+            if name.endswith("." + sample.text_extension):
+                text_bytes = len(payload)
+            self.tar.addfile(tar_header(name, len(payload)), io.BytesIO(payload))
+        self.rows.append(_index_row(sample, self.final_path.name, offset, text_bytes))
+
+    @property
+    def bytes_written(self) -> int:
+        return self.file.tell()
+
+    def commit(self) -> ShardInfo:
+        self.tar.close()  # writes the end-of-archive blocks
+        self.file.close()
+        index_path = self.final_path.with_suffix(".parquet")
+        index_tmp = index_path.with_name(index_path.name + ".tmp")
+        pq.write_table(pa.Table.from_pylist(self.rows, schema=INDEX_SCHEMA), index_tmp)
+        os.replace(index_tmp, index_path)
+        os.replace(self.tmp_path, self.final_path)
+        return ShardInfo(str(self.final_path), len(self.rows), self.final_path.stat().st_size)
+
+    def abandon(self) -> None:
+        self.file.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    """Writes samples to `{directory}/{prefix}-{n:04d}.tar`, rotating by count and bytes.
+
+    A shard is closed before a sample that would take it past `max_bytes`, so a shard only
+    exceeds the limit when a single sample does.
+    """
+
+    def __init__(self, directory: str | os.PathLike, prefix: str,
+                 max_count: int = DEFAULT_MAX_COUNT, max_bytes: int = DEFAULT_MAX_BYTES):
+        if max_count < 1 or max_bytes < 1:
+            raise ValueError("max_count and max_bytes must be positive")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self.shards: list[ShardInfo] = []
+        self._open: _OpenShard | None = None
+
+    def write(self, sample: Sample) -> None:
+        members = sample_members(sample)
+        size = sum(512 + len(payload) for _, payload in members)
+        if self._open is not None and self._is_full(size):
+            self._commit_open()
+        if self._open is None:
+            name = f"{self.prefix}-{len(self.shards):04d}.tar"
+            self._open = _OpenShard(self.directory / name)
+        self._open.add(sample, members)
+
+    def _is_full(self, incoming_bytes: int) -> bool:
+        shard = self._open
+        return len(shard.rows) >= self.max_count or shard.bytes_written + incoming_bytes > self.max_bytes
+
+    def _commit_open(self) -> None:
+        self.shards.append(self._open.commit())
+        self._open = None
+
+    def close(self) -> list[ShardInfo]:
+        """Commits the shard in progress and returns every shard this writer made."""
+        if self._open is not None:
+            self._commit_open()
+        return self.shards
+
+    def abandon(self) -> None:
+        """Drops the shard in progress (the task failed): no partial .tar is left behind."""
+        if self._open is not None:
+            self._open.abandon()
+            self._open = None
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()
