@@ -119,7 +119,9 @@ def test_remote_requests_blocked_and_recorded(renderer, http_log):
 
 def test_file_access_limited_to_base_dir(renderer, tmp_path):
     (tmp_path / "nb").mkdir()
-    Image.new("RGB", (30, 20), "red").save(tmp_path / "nb" / "ok.png")
+    ok = Image.new("RGB", (30, 20), "red")
+    ok.paste((0, 255, 0), (15, 0, 30, 20))  # two colours, so not "blank"
+    ok.save(tmp_path / "nb" / "ok.png")
     Image.new("RGB", (30, 20), "blue").save(tmp_path / "secret.png")
     html = '<img id="a" src="ok.png"><img id="b" src="../secret.png">'
     res = renderer.render_html(html, base_url=str(tmp_path / "nb"), selector="#a")
@@ -191,7 +193,7 @@ def test_renderer_crash_gives_browser_crash_then_recovers(renderer):
 
 
 def test_hang_times_out_and_renderer_survives():
-    cfg = BrowserConfig(javascript=True, timeout_s=1.5, retries=1)
+    cfg = BrowserConfig(javascript=True, timeout_s=1.0, retries=1)
     with BrowserRenderer(cfg) as r:
         t0 = time.monotonic()
         with pytest.raises(RenderError) as ei:
@@ -216,3 +218,30 @@ def test_worker_renderer_is_cached_per_process():
     assert worker_renderer(BrowserConfig(viewport_width=640, viewport_height=480)) is r1
     assert worker_renderer(BrowserConfig()) is not r1
     assert r1.render_html("<p>w</p>").width == 640
+
+
+def _child_render(cfg, parent_renderer, queue):
+    # Runs in a forked child that inherited the parent's cache and driver.
+    try:
+        r = worker_renderer(cfg)
+        res = r.render_html("<p>child</p>")
+        queue.put((r is not parent_renderer, res.width, r.browser_pid))
+    except BaseException as exc:  # report instead of hanging the parent
+        queue.put(repr(exc))
+
+
+def test_worker_renderer_after_fork():
+    import multiprocessing
+
+    cfg = BrowserConfig(viewport_width=640, viewport_height=480)
+    parent = worker_renderer(cfg)
+    parent.render_html("<p>parent</p>")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child_render, args=(cfg, parent, queue))
+    proc.start()
+    out = queue.get(timeout=30)
+    proc.join(10)
+    assert isinstance(out, tuple), out
+    assert out[0] is True and out[1] == 640 and out[2] != parent.browser_pid
+    assert parent.render_html("<p>parent again</p>").width == 640

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlforge.engines.planning import Part, Task
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail, get_corpus
+from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail, load_corpus
 from vlforge.schemas import REJECT_SCHEMA, Reject, Sample
 from vlforge.shards import ShardWriter
 
@@ -38,6 +38,7 @@ class JobSpec:
     """All a worker needs to run any task of a job: small and picklable."""
 
     corpus: str
+    corpus_module: str  # where CORPUS is defined: workers import it, no registry needed
     options: dict
     output_dir: str
     fingerprint: str
@@ -125,7 +126,7 @@ def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> di
     layout.tasks_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    corpus = get_corpus(job.corpus)
+    corpus = load_corpus(job.corpus_module)
     ctx = TaskContext(job.corpus, job.options, task, job.output_dir)
     counts: Counter = Counter()
     rejects: list[Reject] = []

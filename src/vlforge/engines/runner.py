@@ -21,7 +21,7 @@ from vlforge.engines.executor import JobSpec, OutputLayout, write_atomic, read_m
 from vlforge.engines.monitor import Monitor
 from vlforge.engines.planning import InputFile, Task, expand_inputs, plan_tasks
 from vlforge.errors import VlforgeError
-from vlforge.pipelines.base import get_corpus
+from vlforge.pipelines.base import corpus_module, load_corpus
 from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION
 
 # Options that change where or how fast a job runs, never what it writes.
@@ -40,11 +40,12 @@ def job_fingerprint(corpus: str, options: dict, files: list[InputFile]) -> str:
 
 def prepare_job(corpus_name: str, inputs: list[str], output_dir: str,
                 config_file: str | None = None, assignments: tuple[str, ...] = ()) -> tuple[JobSpec, list[Task]]:
-    corpus = get_corpus(corpus_name)
+    module = corpus_module(corpus_name)
+    corpus = load_corpus(module)
     options = resolve_options(corpus.defaults, config_file, assignments)
     files = expand_inputs(inputs)
     tasks = plan_tasks(files, corpus.splittable_suffixes, options)
-    job = JobSpec(corpus_name, options, str(Path(output_dir).absolute()),
+    job = JobSpec(corpus_name, module, options, str(Path(output_dir).absolute()),
                   job_fingerprint(corpus_name, options, files))
     claim_output_dir(job, len(files), len(tasks))
     return job, tasks

@@ -97,7 +97,16 @@ def corpus_names() -> list[str]:
     return sorted(_CORPUS_MODULES)
 
 
-def get_corpus(name: str) -> Corpus:
+def corpus_module(name: str) -> str:
+    """The module defining corpus `name`; jobs carry it so workers need no registry."""
     if name not in _CORPUS_MODULES:
         raise VlforgeError(f"unknown corpus {name!r}; available: {', '.join(corpus_names())}")
-    return importlib.import_module(_CORPUS_MODULES[name]).CORPUS
+    return _CORPUS_MODULES[name]
+
+
+def load_corpus(module: str) -> Corpus:
+    return importlib.import_module(module).CORPUS
+
+
+def get_corpus(name: str) -> Corpus:
+    return load_corpus(corpus_module(name))

@@ -1,0 +1,30 @@
+"""A test corpus whose first attempt at every task raises: proves tasks are retried.
+
+Each line of an input .txt file is one sample; a stage raises (a task-level failure, not a
+per-sample one) the first time it sees a task, remembering that in a file under the output.
+A file named `poison.txt` makes the stage fail on every attempt.
+"""
+
+from pathlib import Path
+
+from vlforge.pipelines.base import Corpus
+from vlforge.schemas import Provenance, Sample, make_key
+
+
+def read(part, ctx):
+    for number, line in enumerate(Path(part.path).read_text().splitlines()):
+        yield Sample(make_key("flaky", part.path, number), "flaky", line, "plain", Provenance(part.path))
+
+
+def fail_first_attempt(outcomes, ctx):
+    seen = Path(ctx.output_dir) / f"attempted-{ctx.task.index}"
+    first_attempt = not seen.exists()
+    seen.touch()
+    for outcome in outcomes:
+        if first_attempt or outcome.provenance.source.endswith("poison.txt"):
+            raise RuntimeError(f"injected failure in task {ctx.task.index}")
+        yield outcome
+
+
+CORPUS = Corpus("flaky", "test corpus that fails once per task", read, (fail_first_attempt,),
+                suffixes=(".txt",))

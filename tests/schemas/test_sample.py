@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from vlforge.schemas import SCHEMA_VERSION, Provenance, Reject, Sample, make_key
+
+
+def test_key_depends_only_on_corpus_source_and_position():
+    first = make_key("text", "/data/a.jsonl", 120)
+    assert first == make_key("text", "/data/a.jsonl", 120)
+    assert first != make_key("text", "/data/a.jsonl", 121)
+    assert first != make_key("text", "/data/b.jsonl", 120)
+    assert first.startswith("text_") and first.endswith("_000120")
+
+
+def test_key_never_holds_a_dot_or_slash_because_webdataset_splits_on_them():
+    key = make_key("notebooks", "repo/dir/some.notebook.ipynb", 3, "o01")
+    assert "." not in key and "/" not in key
+    with pytest.raises(ValueError, match="may hold only"):
+        make_key("text", "x", "1.5")
+
+
+def test_metadata_record_is_versioned_and_json_serialisable():
+    sample = Sample("text_abc_000001", "text", "hello", "plain",
+                    Provenance("/d/a.txt", "sha256:00", "MIT", {"vlforge": "0.1.0"}),
+                    image=b"\x89PNG", image_format="png", image_size=(4, 3), metadata={"score": 0.5})
+    record = json.loads(json.dumps(sample.metadata_record()))
+    assert record["schema_version"] == SCHEMA_VERSION
+    assert record["image"] == {"format": "png", "width": 4, "height": 3, "bytes": 4}
+    assert record["provenance"]["licence"] == "MIT"
+    assert record["metadata"] == {"score": 0.5}
+    assert sample.text_extension == "txt" and sample.image_extension == "png"
+
+
+def test_sample_refuses_inconsistent_fields():
+    prov = Provenance("s")
+    with pytest.raises(ValueError, match="text_kind"):
+        Sample("k", "text", "t", "poem", prov)
+    with pytest.raises(ValueError, match="go together"):
+        Sample("k", "text", "t", "plain", prov, image=b"x")
+    with pytest.raises(ValueError, match="snake_case"):
+        Reject("s", "1", "read", "Bad Reason")

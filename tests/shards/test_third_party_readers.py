@@ -1,0 +1,58 @@
+"""Our shards load unchanged with webdataset, Hugging Face datasets and plain tarfile."""
+
+import json
+import tarfile
+
+import datasets
+import webdataset as wds
+from conftest import make_samples
+from PIL import Image
+
+from vlforge.shards import ShardWriter
+
+
+def write_shards(directory, samples):
+    with ShardWriter(directory, "demo-000000", max_count=4) as writer:
+        for sample in samples:
+            writer.write(sample)
+    return [s.path for s in writer.shards]
+
+
+def test_webdataset_reads_every_sample_with_decoded_members(tmp_path):
+    samples = make_samples(9)
+    paths = write_shards(tmp_path, samples)
+    dataset = wds.WebDataset(paths, shardshuffle=False, empty_check=False).decode("pil")
+    got = list(dataset)
+    assert [g["__key__"] for g in got] == [s.key for s in samples]
+    for g, s in zip(got, samples):
+        assert g["txt"] == s.text
+        assert g["json"]["key"] == s.key
+        if s.image is not None:
+            assert isinstance(g["png"], Image.Image) and g["png"].size == (32, 24)
+        else:
+            assert "png" not in g
+
+
+def test_huggingface_datasets_webdataset_builder_loads_the_shards(tmp_path):
+    samples = [s for s in make_samples(8) if s.image is not None]  # one schema per dataset
+    paths = write_shards(tmp_path / "shards", samples)
+    ds = datasets.load_dataset("webdataset", data_files={"train": paths}, split="train",
+                               cache_dir=str(tmp_path / "hf-cache"))
+    assert ds.num_rows == len(samples)
+    assert ds["__key__"] == [s.key for s in samples]
+    assert ds[0]["txt"] == samples[0].text
+    assert ds[0]["json"]["provenance"]["licence"] == "CC-BY-4.0"
+    assert ds[0]["png"].size == (32, 24)
+
+
+def test_plain_tarfile_loop_groups_members_by_key(tmp_path):
+    samples = make_samples(5)
+    paths = write_shards(tmp_path, samples)
+    by_key: dict[str, dict] = {}
+    for path in paths:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                key, ext = member.name.split(".", 1)
+                by_key.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    assert list(by_key) == [s.key for s in samples]
+    assert all(json.loads(m["json"])["text_chars"] == len(m["txt"].decode()) for m in by_key.values())
