@@ -79,3 +79,17 @@ def test_reader_returns_what_was_written(tmp_path):
         assert got["txt"].decode() == sample.text
         assert got.get("png") == sample.image
         assert json.loads(got["json"])["key"] == sample.key
+
+
+def test_shard_bytes_equal_what_tarfile_writes_for_the_same_members(tmp_path):
+    from vlforge.shards.writer import TAR_FORMAT, sample_members, tar_header
+
+    samples = make_samples(5)
+    samples[0].key = "demo_" + "k" * 120  # a long name needs GNU long-name blocks
+    shard = write(tmp_path, samples)[0]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=TAR_FORMAT) as tar:
+        for sample in samples:
+            for name, payload in sample_members(sample):
+                tar.addfile(tar_header(name, len(payload)), io.BytesIO(payload))
+    assert open(shard.path, "rb").read() == buffer.getvalue()

@@ -8,7 +8,6 @@ to `NAME.tar` once complete; its index `NAME.parquet` is renamed into place just
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -24,6 +23,7 @@ from vlforge.schemas import INDEX_SCHEMA, Sample
 FIXED_MTIME = 0
 FIXED_MODE = 0o444
 TAR_FORMAT = tarfile.GNU_FORMAT
+NUL = b"\0"
 
 DEFAULT_MAX_COUNT = 10_000
 DEFAULT_MAX_BYTES = 1 << 30
@@ -83,8 +83,22 @@ class _OpenShard:
         self.final_path = final_path
         self.tmp_path = final_path.with_name(final_path.name + ".tmp")
         self.file = open(self.tmp_path, "wb")
-        self.tar = tarfile.open(fileobj=self.file, mode="w", format=TAR_FORMAT)
         self.rows: list[dict] = []
+
+    def _append_member(self, name: str, payload: bytes) -> None:
+        # What tarfile.addfile writes, minus its copy of the payload through a file object.
+        self.file.write(tar_header(name, len(payload)).tobuf(TAR_FORMAT, "utf-8", "surrogateescape"))
+        self.file.write(payload)
+        padding = -len(payload) % tarfile.BLOCKSIZE
+        if padding:
+            self.file.write(NUL * padding)
+
+    def _finish_archive(self) -> None:
+        # End-of-archive marker and record padding, byte for byte as tarfile.close() does.
+        self.file.write(NUL * (2 * tarfile.BLOCKSIZE))
+        padding = -self.file.tell() % tarfile.RECORDSIZE
+        if padding:
+            self.file.write(NUL * padding)
 
     def add(self, sample: Sample, members: list[tuple[str, bytes]]) -> None:
         offset = self.file.tell()
@@ -92,7 +106,7 @@ class _OpenShard:
         for name, payload in members:
             if name.endswith("." + sample.text_extension):
                 text_bytes = len(payload)
-            self.tar.addfile(tar_header(name, len(payload)), io.BytesIO(payload))
+            self._append_member(name, payload)
         self.rows.append(_index_row(sample, self.final_path.name, offset, text_bytes))
 
     @property
@@ -100,7 +114,7 @@ class _OpenShard:
         return self.file.tell()
 
     def commit(self) -> ShardInfo:
-        self.tar.close()  # writes the end-of-archive blocks
+        self._finish_archive()
         self.file.close()
         index_path = self.final_path.with_suffix(".parquet")
         index_tmp = index_path.with_name(index_path.name + ".tmp")
