@@ -24,7 +24,7 @@ def test_webdataset_reads_every_sample_with_decoded_members(tmp_path):
     dataset = wds.WebDataset(paths, shardshuffle=False, empty_check=False).decode("pil")
     got = list(dataset)
     assert [g["__key__"] for g in got] == [s.key for s in samples]
-    for g, s in zip(got, samples):
+    for g, s in zip(got, samples, strict=True):
         assert g["txt"] == s.text
         assert g["json"]["key"] == s.key
         if s.image is not None:

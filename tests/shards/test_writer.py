@@ -62,7 +62,7 @@ def test_index_rows_point_at_each_sample_and_match_its_members(tmp_path):
     index = pq.read_table(shard.path.replace(".tar", ".parquet")).to_pylist()
     assert [row["key"] for row in index] == [s.key for s in samples]
     raw = open(shard.path, "rb").read()
-    for row, sample in zip(index, samples):
+    for row, sample in zip(index, samples, strict=True):
         with tarfile.open(fileobj=io.BytesIO(raw[row["offset"]:]), mode="r:") as tar:
             assert tar.next().name.startswith(sample.key + ".")
         assert row["image_bytes"] == (len(sample.image) if sample.image else 0)
@@ -75,7 +75,7 @@ def test_reader_returns_what_was_written(tmp_path):
     shard = write(tmp_path, samples)[0]
     read = list(iter_samples(shard.path))
     assert [r["__key__"] for r in read] == [s.key for s in samples]
-    for got, sample in zip(read, samples):
+    for got, sample in zip(read, samples, strict=True):
         assert got["txt"].decode() == sample.text
         assert got.get("png") == sample.image
         assert json.loads(got["json"])["key"] == sample.key

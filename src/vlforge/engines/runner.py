@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 import vlforge
 from vlforge.config import resolve_options
-from vlforge.engines.executor import JobSpec, OutputLayout, write_atomic, read_marker
+from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, write_atomic
 from vlforge.engines.monitor import Monitor
 from vlforge.engines.planning import InputFile, Task, expand_inputs, plan_tasks
 from vlforge.errors import VlforgeError

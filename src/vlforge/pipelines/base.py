@@ -17,13 +17,13 @@ import importlib
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from vlforge.engines.planning import Part, Task
 from vlforge.errors import VlforgeError
 from vlforge.schemas import Reject, Sample
 
-Outcome = Union[Sample, Reject]
+Outcome = Sample | Reject
 Stage = Callable[[Iterator[Outcome], "TaskContext"], Iterator[Outcome]]
 Reader = Callable[[Part, "TaskContext"], Iterator[Outcome]]
 
