@@ -23,6 +23,7 @@ CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)), reason="Chromium not installed"
 )
+pytest.importorskip("playwright")
 Image = pytest.importorskip("PIL.Image")
 
 TABLE_HTML = """<!doctype html><html><body>
@@ -69,8 +70,9 @@ def test_full_page_css_and_missing_selector(renderer):
 
 
 def test_cjk_text_renders(renderer):
-    res = renderer.render_html('<span id="s" style="font-size:32px">漢字かなカナ한국어</span>',
-                               selector="#s")
+    res = renderer.render_html(
+        '<span id="s" style="font-size:32px">漢字かなカナ한국어</span>', selector="#s"
+    )
     assert res.width > 100 and _colours(res.png) > 2
 
 
@@ -103,9 +105,11 @@ def http_log():
 
 def test_remote_requests_blocked_and_recorded(renderer, http_log):
     port, hits = http_log
-    html = (f'<p>x</p><img src="http://example.com/x.png">'
-            f'<img src="http://127.0.0.1:{port}/local.png">'
-            f'<link rel="stylesheet" href="https://127.0.0.1:{port}/s.css">')
+    html = (
+        f'<p>x</p><img src="http://example.com/x.png">'
+        f'<img src="http://127.0.0.1:{port}/local.png">'
+        f'<link rel="stylesheet" href="https://127.0.0.1:{port}/s.css">'
+    )
     res = renderer.render_html(html)
     assert "http://example.com/x.png" in res.blocked_requests
     assert f"http://127.0.0.1:{port}/local.png" in res.blocked_requests
@@ -131,31 +135,38 @@ def test_file_access_limited_to_base_dir(renderer, tmp_path):
 
 
 def test_script_does_not_run_without_javascript(renderer):
-    html = ('<div id="d" style="width:50px;height:20px;background:#08f">a</div>'
-            '<script>var d=document.getElementById("d");'
-            'd.style.width="400px";d.textContent="JS RAN"</script>')
+    html = (
+        '<div id="d" style="width:50px;height:20px;background:#08f">a</div>'
+        '<script>var d=document.getElementById("d");'
+        'd.style.width="400px";d.textContent="JS RAN"</script>'
+    )
     res = renderer.render_html(html, selector="#d")
     assert res.width == 50
     assert renderer.run_in_page(lambda p: (p.set_content(html), p.inner_text("#d"))[1]) == "a"
 
 
 def test_svg_renders_at_intrinsic_size(renderer):
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80">'
-           '<rect x="10" y="10" width="50" height="30" fill="red"/></svg>')
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80">'
+        '<rect x="10" y="10" width="50" height="30" fill="red"/></svg>'
+    )
     res = renderer.render_svg(svg)
     assert (res.width, res.height) == (120, 80)
     img = _img(res.png)
     assert img.getpixel((20, 20)) == (255, 0, 0) and img.getpixel((100, 70)) == (255, 255, 255)
     # clamped to max_side, aspect kept; viewBox-only and xmlns-less input
-    res = renderer.render_svg('<svg viewBox="0 0 400 100"><circle cx="50" cy="50" r="40"/></svg>',
-                              max_side=200)
+    res = renderer.render_svg(
+        '<svg viewBox="0 0 400 100"><circle cx="50" cy="50" r="40"/></svg>', max_side=200
+    )
     assert (res.width, res.height) == (200, 50)
 
 
 def test_svg_remote_image_blocked(renderer):
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="50" height="50">'
-           '<rect width="50" height="50" fill="green"/>'
-           '<image href="https://example.com/a.png" width="10" height="10"/></svg>')
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="50" height="50">'
+        '<rect width="50" height="50" fill="green"/>'
+        '<image href="https://example.com/a.png" width="10" height="10"/></svg>'
+    )
     with pytest.raises(RenderError) as ei:
         renderer.render_svg(svg)
     assert ei.value.reason == "remote_request_blocked"
@@ -206,8 +217,11 @@ def test_hang_times_out_and_renderer_survives():
             r.run_in_page(lambda p: p.evaluate("() => { while (true) {} }"))
         assert ei.value.reason == "render_timeout"
         assert time.monotonic() - t0 < 10
-        res = r.render_html('<p id="p">ok</p><script>document.getElementById("p")'
-                            '.textContent="javascript works"</script>', selector="#p")
+        res = r.render_html(
+            '<p id="p">ok</p><script>document.getElementById("p")'
+            '.textContent="javascript works"</script>',
+            selector="#p",
+        )
         assert res.width > 50 and res.metadata["javascript"] is True
 
 
@@ -245,3 +259,10 @@ def test_worker_renderer_after_fork():
     assert isinstance(out, tuple), out
     assert out[0] is True and out[1] == 640 and out[2] != parent.browser_pid
     assert parent.render_html("<p>parent again</p>").width == 640
+
+
+def test_render_error_survives_pickle():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(RenderError("too_large", "5 px")))
+    assert (err.reason, err.detail, str(err)) == ("too_large", "5 px", "too_large: 5 px")

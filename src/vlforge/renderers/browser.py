@@ -24,6 +24,7 @@ Design notes (why things are the way they are):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import math
 import os
@@ -33,12 +34,12 @@ import signal
 import struct
 import tempfile
 import threading
-import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -80,8 +81,16 @@ SVG_FALLBACK_SIZE = (800.0, 600.0)
 
 # CSS absolute units in CSS px (96 dpi); em/ex use the 16px default font size.
 _CSS_UNITS = {
-    "": 1.0, "px": 1.0, "pt": 96 / 72, "pc": 16.0, "in": 96.0,
-    "cm": 96 / 2.54, "mm": 96 / 25.4, "q": 96 / 101.6, "em": 16.0, "ex": 8.0,
+    "": 1.0,
+    "px": 1.0,
+    "pt": 96 / 72,
+    "pc": 16.0,
+    "in": 96.0,
+    "cm": 96 / 2.54,
+    "mm": 96 / 25.4,
+    "q": 96 / 101.6,
+    "em": 16.0,
+    "ex": 8.0,
 }
 _LENGTH_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%]*)\s*$", re.I)
 _DOCTYPE_RE = re.compile(r"^\s*<!doctype[^>]*>", re.I)
@@ -128,6 +137,11 @@ class RenderError(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self):
+        # Workers send exceptions to the parent by pickle; the default would
+        # rebuild from the joined message and lose `reason`.
+        return (type(self), (self.reason, self.detail))
+
 
 @dataclass
 class RenderResult:
@@ -159,7 +173,7 @@ def _driver_key() -> tuple[int, int]:
     return (os.getpid(), threading.get_ident())
 
 
-def _acquire_driver() -> "Playwright":
+def _acquire_driver() -> Playwright:
     # A second sync_playwright() in the same thread raises ("inside the asyncio
     # loop"), so all renderers of a thread share one driver.
     from playwright.sync_api import sync_playwright
@@ -195,11 +209,18 @@ def _quietly(fn: Callable[[], Any]) -> None:
 
 
 def _kill_pid(pid: int | None) -> None:
-    if pid:
-        try:
+    """SIGKILL the browser and, if it leads its own process group (Playwright
+    launches it detached), its zygotes/renderers too, so a renderer spinning in
+    JavaScript is not left burning a core until it notices the parent died."""
+    if not pid:
+        return
+    try:
+        if os.getpgid(pid) == pid and pid != os.getpgid(0):
+            os.killpg(pid, signal.SIGKILL)
+        else:
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class _Watchdog:
@@ -215,7 +236,7 @@ class _Watchdog:
         self.fired = True
         _kill_pid(self._pid)
 
-    def __enter__(self) -> "_Watchdog":
+    def __enter__(self) -> _Watchdog:
         self._timer.start()
         return self
 
@@ -367,6 +388,7 @@ class _Item:
     device_scale_factor: float
     blocked: list[str] = field(default_factory=list)
     crashed: bool = False
+    attempts: int = 0
 
     def allows(self, url: str) -> bool:
         if url.startswith("data:") or url == "about:blank":
@@ -410,7 +432,7 @@ class BrowserRenderer:
 
     # ---- lifecycle -------------------------------------------------------
 
-    def __enter__(self) -> "BrowserRenderer":
+    def __enter__(self) -> BrowserRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -457,14 +479,14 @@ class BrowserRenderer:
         elif self._owner[1] != threading.get_ident():
             raise RuntimeError("BrowserRenderer used from a thread other than its owner")
 
-    def _ensure_browser(self) -> "Browser":
+    def _ensure_browser(self) -> Browser:
         self._check_owner()
         if self._browser is not None and self._browser.is_connected():
             return self._browser
         self._teardown(graceful=False)  # disconnected: collect what is left
         return self._launch()
 
-    def _launch(self) -> "Browser":
+    def _launch(self) -> Browser:
         if not self._has_driver:
             _acquire_driver()
             self._has_driver = True
@@ -489,7 +511,7 @@ class BrowserRenderer:
         return browser
 
     @staticmethod
-    def _query_browser_pid(browser: "Browser") -> int | None:
+    def _query_browser_pid(browser: Browser) -> int | None:
         # Playwright does not expose the process of launch(); CDP does. The
         # pid is what lets the watchdog kill a wedged browser.
         try:
@@ -517,10 +539,11 @@ class BrowserRenderer:
 
     # ---- attempt / retry machinery --------------------------------------
 
-    def _run(self, item: _Item, work: Callable[["Page", _Item], T]) -> T:
+    def _run(self, item: _Item, work: Callable[[Page, _Item], T]) -> T:
         """Run `work` on a fresh hermetic page with timeout/crash/retry handling."""
         last: _Retryable | None = None
         for attempt in range(self.config.retries + 1):
+            item.attempts = attempt + 1
             item.blocked.clear()
             item.crashed = False
             try:
@@ -532,7 +555,7 @@ class BrowserRenderer:
         n = self.config.retries + 1
         raise RenderError(last.reason, f"{last.detail} (gave up after {n} attempt(s))")
 
-    def _attempt(self, item: _Item, work: Callable[["Page", _Item], T]) -> T:
+    def _attempt(self, item: _Item, work: Callable[[Page, _Item], T]) -> T:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -573,7 +596,7 @@ class BrowserRenderer:
     def _browser_alive(self) -> bool:
         return self._browser is not None and self._browser.is_connected()
 
-    def _new_context_with_relaunch(self, item: _Item) -> "BrowserContext":
+    def _new_context_with_relaunch(self, item: _Item) -> BrowserContext:
         # A browser that died between items (OOM killer, external kill) is often
         # still reported connected until the next call fails; that is not the
         # item's fault, so relaunch once without spending a retry.
@@ -590,7 +613,7 @@ class BrowserRenderer:
                     raise RenderError("browser_crash", _first_line(exc)) from None
         raise AssertionError("unreachable")
 
-    def _new_context(self, browser: "Browser", item: _Item) -> "BrowserContext":
+    def _new_context(self, browser: Browser, item: _Item) -> BrowserContext:
         cfg = self.config
         context = browser.new_context(
             viewport={"width": item.viewport[0], "height": item.viewport[1]},
@@ -613,7 +636,7 @@ class BrowserRenderer:
             context.route_web_socket(re.compile(".*"), lambda ws: self._route_ws(ws, item))
         return context
 
-    def _new_page(self, context: "BrowserContext", item: _Item) -> "Page":
+    def _new_page(self, context: BrowserContext, item: _Item) -> Page:
         page = context.new_page()
         # A renderer crash (e.g. chrome://crash, OOM) only kills the page, not
         # the browser; remember it so the error is classified as a crash.
@@ -634,8 +657,13 @@ class BrowserRenderer:
         item.blocked.append(ws.url)
         ws.close()
 
-    def _item(self, *, file_roots: tuple[Path, ...] = (), viewport: tuple[int, int] | None = None,
-              device_scale_factor: float | None = None) -> _Item:
+    def _item(
+        self,
+        *,
+        file_roots: tuple[Path, ...] = (),
+        viewport: tuple[int, int] | None = None,
+        device_scale_factor: float | None = None,
+    ) -> _Item:
         cfg = self.config
         roots = (self._private_dir(), *file_roots) if cfg.restrict_file_access else ()
         return _Item(
@@ -650,13 +678,13 @@ class BrowserRenderer:
             "viewport": {"width": item.viewport[0], "height": item.viewport[1]},
             "device_scale_factor": item.device_scale_factor,
             "javascript": self.config.javascript,
-            "launches": self.launches,
+            "attempts": item.attempts,  # >1 means a crash/hang was retried
             **extra,
         }
 
     # ---- public rendering API --------------------------------------------
 
-    def run_in_page(self, fn: Callable[["Page"], T], *, fail_on_blocked: bool = False) -> T:
+    def run_in_page(self, fn: Callable[[Page], T], *, fail_on_blocked: bool = False) -> T:
         """Run ``fn(page)`` on a fresh hermetic page (timeout/crash/retry handled).
 
         ``fn`` may be re-run after a crash/hang, so it should be idempotent.
@@ -665,31 +693,40 @@ class BrowserRenderer:
         self._check_owner()
         item = self._item()
 
-        def work(page: "Page", it: _Item) -> T:
-            setattr(page, "vlforge_blocked_requests", it.blocked)
+        def work(page: Page, it: _Item) -> T:
+            page.vlforge_blocked_requests = it.blocked
             out = fn(page)
             it.check_blocked(fail_on_blocked)
             return out
 
         return self._run(item, work)
 
-    def render_html(self, html: str, *, css: str = "", base_url: str | None = None,
-                    selector: str | None = None, full_page: bool = True,
-                    fail_on_blocked: bool = False, reject_blank: bool = True) -> RenderResult:
+    def render_html(
+        self,
+        html: str,
+        *,
+        css: str = "",
+        base_url: str | None = None,
+        selector: str | None = None,
+        full_page: bool = True,
+        fail_on_blocked: bool = False,
+        reject_blank: bool = True,
+    ) -> RenderResult:
         """Screenshot an HTML document (or the element matched by `selector`)."""
         self._check_owner()
         style = f"<style>{css}</style>" if css else ""
         base_href, base_dir = _normalise_base_url(base_url) if base_url else (None, None)
         item = self._item(file_roots=(base_dir.resolve(),) if base_dir else ())
 
-        def work(page: "Page", it: _Item) -> tuple[bytes, dict]:
+        def work(page: Page, it: _Item) -> tuple[bytes, dict]:
             if base_href is None:
                 page.set_content(_inject_head(html, style), wait_until="load")
             else:
                 # Relative URLs need a real file: document; set_content gives
                 # about:blank, from which Chromium refuses to load file: URLs.
                 head = f'<base href="{_attr(base_href)}">' + style
-                page.goto(self._write_temp(_inject_head(html, head), ".html"), wait_until="load")
+                with self._temp_document(_inject_head(html, head), ".html") as url:
+                    page.goto(url, wait_until="load")
             it.check_blocked(fail_on_blocked)
             png, extra = self._screenshot(page, selector, full_page)
             it.check_blocked(fail_on_blocked)
@@ -698,9 +735,15 @@ class BrowserRenderer:
         png, extra = self._run(item, work)
         return self._result(png, item, reject_blank, **extra)
 
-    def render_svg(self, svg: str | bytes, *, background: str = "white",
-                   fail_on_blocked: bool = True, max_side: int = 4096,
-                   reject_blank: bool = True) -> RenderResult:
+    def render_svg(
+        self,
+        svg: str | bytes,
+        *,
+        background: str = "white",
+        fail_on_blocked: bool = True,
+        max_side: int = 4096,
+        reject_blank: bool = True,
+    ) -> RenderResult:
         """Rasterise an SVG at its intrinsic size, scaled down to fit max_side.
 
         The SVG is loaded as its own document (not via <img>): inside <img>
@@ -715,10 +758,11 @@ class BrowserRenderer:
         scale = min(1.0, max_side / (max(width, height) * dsf))
         viewport = (max(1, math.ceil(width)), max(1, math.ceil(height)))
         item = self._item(viewport=viewport, device_scale_factor=dsf * scale)
-        self._check_pixels(viewport[0] * viewport[1] * item.device_scale_factor ** 2)
+        self._check_pixels(viewport[0] * viewport[1] * item.device_scale_factor**2)
 
-        def work(page: "Page", it: _Item) -> bytes:
-            page.goto(self._write_temp(data, ".svg"), wait_until="load")
+        def work(page: Page, it: _Item) -> bytes:
+            with self._temp_document(data, ".svg") as url:
+                page.goto(url, wait_until="load")
             it.check_blocked(fail_on_blocked)
             png = page.screenshot(type="png", omit_background=True, animations="disabled")
             it.check_blocked(fail_on_blocked)
@@ -731,21 +775,25 @@ class BrowserRenderer:
 
     # ---- rendering helpers -----------------------------------------------
 
-    def _write_temp(self, content: str | bytes, suffix: str) -> str:
+    @contextlib.contextmanager
+    def _temp_document(self, content: str | bytes, suffix: str) -> Iterator[str]:
         # Written into the renderer's private dir (an allowed file: root) and
-        # removed when the renderer closes; one file per item is small.
+        # deleted once loaded: a long-lived worker must not accumulate files.
         path = self._private_dir() / f"{uuid.uuid4().hex}{suffix}"
         if isinstance(content, str):
             path.write_text(content, encoding="utf-8")
         else:
             path.write_bytes(content)
-        return path.as_uri()
+        try:
+            yield path.as_uri()
+        finally:
+            path.unlink(missing_ok=True)
 
-    def _screenshot(self, page: "Page", selector: str | None, full_page: bool) -> tuple[bytes, dict]:
+    def _screenshot(self, page: Page, selector: str | None, full_page: bool) -> tuple[bytes, dict]:
         if selector is None:
             if full_page:
                 w, h = page.evaluate(_DOC_SIZE_JS)
-                self._check_pixels(w * h * self.config.device_scale_factor ** 2)
+                self._check_pixels(w * h * self.config.device_scale_factor**2)
             png = page.screenshot(type="png", full_page=full_page, animations="disabled")
             return png, {"selector": None, "full_page": full_page}
         clip = self._element_clip(page, selector)
@@ -755,7 +803,7 @@ class BrowserRenderer:
         png = page.screenshot(type="png", full_page=True, clip=clip, animations="disabled")
         return png, {"selector": selector, "clip": clip}
 
-    def _element_clip(self, page: "Page", selector: str) -> dict:
+    def _element_clip(self, page: Page, selector: str) -> dict:
         handle = page.query_selector(selector)
         if handle is None:
             raise RenderError("selector_not_found", selector)
@@ -766,12 +814,19 @@ class BrowserRenderer:
         # Snap outward to whole CSS px so the PNG is box-sized without cropping.
         x0, y0 = math.floor(box["x"] + sx), math.floor(box["y"] + sy)
         x1, y1 = math.ceil(box["x"] + sx + box["width"]), math.ceil(box["y"] + sy + box["height"])
-        self._check_pixels((x1 - x0) * (y1 - y0) * self.config.device_scale_factor ** 2)
-        return {"x": max(0, x0), "y": max(0, y0), "width": x1 - max(0, x0), "height": y1 - max(0, y0)}
+        self._check_pixels((x1 - x0) * (y1 - y0) * self.config.device_scale_factor**2)
+        return {
+            "x": max(0, x0),
+            "y": max(0, y0),
+            "width": x1 - max(0, x0),
+            "height": y1 - max(0, y0),
+        }
 
     def _check_pixels(self, pixels: float) -> None:
         if pixels > self.config.max_pixels:
-            raise RenderError("too_large", f"{int(pixels)} px > max_pixels={self.config.max_pixels}")
+            raise RenderError(
+                "too_large", f"{int(pixels)} px > max_pixels={self.config.max_pixels}"
+            )
 
     def _result(self, png: bytes, item: _Item, reject_blank: bool, **extra: Any) -> RenderResult:
         width, height = png_size(png)
@@ -780,9 +835,13 @@ class BrowserRenderer:
         self._check_pixels(width * height)
         if reject_blank and is_uniform(png):
             raise RenderError("empty_render", f"{width}x{height} render is a single colour")
-        return RenderResult(png=png, width=width, height=height,
-                            blocked_requests=list(item.blocked),
-                            metadata=self._metadata(item, **extra))
+        return RenderResult(
+            png=png,
+            width=width,
+            height=height,
+            blocked_requests=list(item.blocked),
+            metadata=self._metadata(item, **extra),
+        )
 
 
 _DOC_SIZE_JS = """() => {
@@ -804,7 +863,8 @@ def _looks_like_crash(exc: BaseException) -> bool:
     # TargetClosedError is not part of the public sync API, so go by message.
     text = str(exc).lower()
     return type(exc).__name__ == "TargetClosedError" or any(
-        s in text for s in ("crash", "has been closed", "target closed", "disconnected"))
+        s in text for s in ("crash", "has been closed", "target closed", "disconnected")
+    )
 
 
 # --------------------------------------------------------------------------
@@ -812,7 +872,7 @@ def _looks_like_crash(exc: BaseException) -> bool:
 # --------------------------------------------------------------------------
 
 _WORKER_RENDERERS: dict[tuple[int, int, BrowserConfig], BrowserRenderer] = {}
-_ATEXIT_REGISTERED = False
+_EXIT_HOOK_PID: int | None = None
 
 
 def worker_renderer(config: BrowserConfig | None = None) -> BrowserRenderer:
@@ -821,15 +881,25 @@ def worker_renderer(config: BrowserConfig | None = None) -> BrowserRenderer:
     Keyed by pid so a forked worker never reuses its parent's browser, and by
     thread because sync Playwright objects are bound to their thread.
     """
-    global _ATEXIT_REGISTERED
+    global _EXIT_HOOK_PID
     key = (os.getpid(), threading.get_ident(), config or BrowserConfig())
     renderer = _WORKER_RENDERERS.get(key)
     if renderer is None:
         renderer = _WORKER_RENDERERS[key] = BrowserRenderer(key[2])
-    if not _ATEXIT_REGISTERED:
-        atexit.register(close_worker_renderers)
-        _ATEXIT_REGISTERED = True
+    if _EXIT_HOOK_PID != os.getpid():
+        _EXIT_HOOK_PID = os.getpid()
+        _register_exit_hooks()
     return renderer
+
+
+def _register_exit_hooks() -> None:
+    # multiprocessing children (ProcessPoolExecutor workers included) leave via
+    # os._exit(), which skips atexit but runs multiprocessing's finalizers;
+    # a plain process runs atexit. close_worker_renderers() is idempotent.
+    atexit.register(close_worker_renderers)
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, close_worker_renderers, exitpriority=10)
 
 
 def close_worker_renderers() -> None:
