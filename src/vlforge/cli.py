@@ -24,7 +24,11 @@ def _add_run(sub) -> None:
     p.add_argument("corpus", choices=corpus_names(), help="which corpus job to run")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
     p.add_argument("--output", "-o", required=True, help="output directory (created if missing)")
-    p.add_argument("--engine", default="local", choices=["local"], help="where tasks run (default: local)")
+    p.add_argument("--engine", default="local", choices=["local", "ray", "beam"],
+                   help="where tasks run: a local process pool (default), Ray, or Apache Beam")
+    p.add_argument("--address", help="ray: address of a running cluster (default: start a local one)")
+    p.add_argument("--beam-args", help="beam: pipeline options, e.g. '--runner=FlinkRunner "
+                                       "--flink_master=HOST:8081' (default: DirectRunner, multi-processing)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     p.add_argument("--config", help="YAML file of options")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
@@ -38,7 +42,8 @@ def _cmd_run(args) -> int:
     if args.workers < 1:
         raise VlforgeError("--workers must be at least 1")
     stats = run_job(args.corpus, args.inputs, args.output, args.engine, args.workers,
-                    args.config, tuple(args.assignments), quiet=args.quiet)
+                    args.config, tuple(args.assignments), quiet=args.quiet,
+                    address=args.address, beam_args=args.beam_args)
     if stats["tasks_failed"]:
         first = stats["failed"][0]
         print(f"vlforge: {stats['tasks_failed']} of {stats['tasks']} tasks failed (task {first['task']}: "

@@ -81,20 +81,30 @@ def _load_job_file(path: Path) -> dict:
         raise VlforgeError(f"{path} is unreadable ({exc}); delete the output directory to start over") from None
 
 
-def make_engine(name: str, workers: int):
+ENGINES = ("local", "ray", "beam")
+
+
+def make_engine(name: str, workers: int, address: str | None = None, beam_args: str | None = None):
+    """The engine object; ray and beam are imported only when asked for."""
     if name == "local":
         from vlforge.engines.local import LocalEngine
         return LocalEngine(workers)
-    raise VlforgeError(f"unknown engine {name!r}; available: local")
+    if name == "ray":
+        from vlforge.engines.ray_engine import RayEngine
+        return RayEngine(workers, address)
+    if name == "beam":
+        from vlforge.engines.beam_engine import BeamEngine
+        return BeamEngine(workers, beam_args)
+    raise VlforgeError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
 
 
 def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: str = "local",
             workers: int = 2, config_file: str | None = None, assignments: tuple[str, ...] = (),
-            quiet: bool = False) -> dict:
+            quiet: bool = False, address: str | None = None, beam_args: str | None = None) -> dict:
     """Runs (or resumes) a job and returns its stats.json content."""
     started = time.perf_counter()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
-    runner = make_engine(engine, workers)
+    runner = make_engine(engine, workers, address, beam_args)
     monitor = Monitor(corpus_name, len(tasks), quiet=quiet)
     results = runner.run(job, tasks, monitor)
     stats = finalize(job, tasks, results, engine, workers, time.perf_counter() - started)

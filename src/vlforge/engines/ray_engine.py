@@ -1,0 +1,72 @@
+"""`--engine ray`: the same run_task, scheduled as Ray tasks on a local or remote cluster.
+
+`ray.init()` starts a local cluster sized to --workers unless --address names a running one.
+Each task is one Ray task of one CPU; Ray retries a task whose worker died (max_retries)
+and one that raised (retry_exceptions), and run_task's commit protocol makes the retry
+write exactly what the first attempt would have. Only task stats travel back to the
+driver, never samples: the shards are written by the workers, straight to the output.
+"""
+
+from __future__ import annotations
+
+from vlforge.engines.env import driver_pythonpath
+from vlforge.engines.executor import JobSpec, run_task
+from vlforge.engines.monitor import Monitor
+from vlforge.engines.planning import Task
+from vlforge.pipelines.base import exception_detail
+
+
+def _run_task_remote(job: JobSpec, task: Task) -> dict:
+    return run_task(job, task)
+
+
+def _local_runtime_env() -> dict:
+    # Workers of a cluster we start ourselves import what the driver imports (a corpus
+    # defined outside the installed package, for example).
+    return {"env_vars": {"PYTHONPATH": driver_pythonpath()}}
+
+
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, workers: int = 2, address: str | None = None):
+        self.workers = workers
+        self.address = address
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        if self.address:
+            ray.init(address=self.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env=_local_runtime_env())
+
+    def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, dict | str]:
+        import ray
+
+        self._init()
+        retries = job.options["engine"]["retries"]
+        remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_run_task_remote)
+        pending = {remote.remote(job, task): task for task in tasks}
+        results: dict[int, dict | str] = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                task = pending.pop(ref)
+                results[task.index] = self._result(ref)
+                monitor.task_done(task.index, results[task.index] if isinstance(results[task.index], dict) else None)
+        return results
+
+    @staticmethod
+    def _result(ref) -> dict | str:
+        import ray
+
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            return exception_detail(exc.cause) if exc.cause else str(exc).splitlines()[0]
+        except ray.exceptions.RayError as exc:  # the worker died on every attempt
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
