@@ -52,6 +52,32 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _add_submit(sub) -> None:
+    from vlforge.pipelines.base import corpus_names
+    p = sub.add_parser("submit", help="submit a corpus job to a Ray cluster (job submission API)",
+                       description="Submit `vlforge run CORPUS ... --engine ray` to a Ray cluster, stream its "
+                                   "logs and print the job id. Inputs and --output must be on storage every "
+                                   "node sees.")
+    p.add_argument("corpus", choices=corpus_names())
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--output", "-o", required=True)
+    p.add_argument("--address", required=True, help="the cluster's dashboard, e.g. http://HOST:8265")
+    p.add_argument("--workers", type=int, default=2, help="passed to the job's run command")
+    p.add_argument("--config", help="YAML options file; shipped with the job")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--python", default="python", help="python on the cluster that has vlforge's dependencies")
+    p.add_argument("--no-wait", action="store_true", help="return after submitting; do not stream logs")
+    p.set_defaults(handler=_cmd_submit)
+
+
+def _cmd_submit(args) -> int:
+    from vlforge.engines.submit import submit
+    job_id, status = submit(args.corpus, args.inputs, args.output, args.address, args.workers,
+                            args.config, tuple(args.assignments), args.python, wait=not args.no_wait)
+    print(f"job {job_id}: {status}")
+    return 0 if status in ("SUCCEEDED", "PENDING") else 1
+
+
 def _add_inspect(sub) -> None:
     p = sub.add_parser("inspect", help="summarise, show, lint or draw shards",
                        description="Summarise the shards under PATH (a shard, a directory of shards or a "
@@ -93,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlforge", description=__doc__.splitlines()[0].strip("`"))
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    _add_submit(sub)
     _add_inspect(sub)
     return parser
 
