@@ -20,6 +20,7 @@ help:
 	@echo "make test          the test suite"
 	@echo "make lint | bench"
 	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
+	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
 setup: $(VENV)/.installed
 
@@ -58,6 +59,11 @@ bench: setup
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
 	$(BIN)/vlforge run text $(IN) --output $(OUT) --workers $(WORKERS)
+
+ADDRESS ?= http://127.0.0.1:8265
+submit-%: setup
+	@test -n "$(IN)" || (echo "usage: make submit-$* IN='inputs on shared storage' OUT=dir ADDRESS=http://HOST:8265" >&2; exit 2)
+	$(BIN)/vlforge submit $* $(IN) --output $(OUT) --address $(ADDRESS)
 
 clean:
 	rm -rf out .pytest_cache
