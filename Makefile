@@ -11,7 +11,7 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text clean help
+.PHONY: setup system-deps demo test lint bench text notebooks clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
@@ -20,6 +20,7 @@ help:
 	@echo "make test          the test suite"
 	@echo "make lint | bench"
 	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
+	@echo "make notebooks IN='notebooks or dumps' OUT=dir   notebook image+code pairs"
 	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
 setup: $(VENV)/.installed
@@ -41,11 +42,16 @@ system-deps:
 		echo "system-deps: install Chromium and Noto CJK fonts, e.g. 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; \
 	fi
 
-demo: setup
+demo: setup system-deps
 	$(BIN)/vlforge run text examples/text --output $(OUT)/text --workers $(WORKERS)
 	@echo; echo "shards: $(OUT)/text/shards   rejects: $(OUT)/text/rejects.parquet   stats: $(OUT)/text/stats.json"
 	$(BIN)/vlforge inspect $(OUT)/text
 	$(BIN)/vlforge inspect $(OUT)/text --lint
+	$(BIN)/vlforge run notebooks examples/notebooks --output $(OUT)/notebooks --workers $(WORKERS)
+	@echo; echo "shards: $(OUT)/notebooks/shards   rejects: $(OUT)/notebooks/rejects.parquet"
+	$(BIN)/vlforge inspect $(OUT)/notebooks
+	$(BIN)/vlforge inspect $(OUT)/notebooks --lint
+	$(BIN)/vlforge inspect $(OUT)/notebooks --grid $(OUT)/notebooks/grid.png -n 12
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -53,8 +59,9 @@ test: setup system-deps
 lint: setup
 	$(BIN)/ruff check src tests bench
 
-bench: setup
+bench: setup system-deps
 	$(BIN)/python bench/shard_write.py
+	$(BIN)/python bench/notebooks.py
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
@@ -64,6 +71,10 @@ ADDRESS ?= http://127.0.0.1:8265
 submit-%: setup
 	@test -n "$(IN)" || (echo "usage: make submit-$* IN='inputs on shared storage' OUT=dir ADDRESS=http://HOST:8265" >&2; exit 2)
 	$(BIN)/vlforge submit $* $(IN) --output $(OUT) --address $(ADDRESS)
+
+notebooks: setup system-deps
+	@test -n "$(IN)" || (echo "usage: make notebooks IN='notebooks, dirs, globs or dumps' OUT=dir" >&2; exit 2)
+	$(BIN)/vlforge run notebooks $(IN) --output $(OUT) --workers $(WORKERS)
 
 clean:
 	rm -rf out .pytest_cache

@@ -86,6 +86,7 @@ def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = 
 # does not pay for the browser or torch imports of other corpora.
 _CORPUS_MODULES = {
     "text": "vlforge.pipelines.text",
+    "notebooks": "vlforge.pipelines.notebooks",
 }
 
 

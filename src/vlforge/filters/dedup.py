@@ -1,0 +1,67 @@
+"""Exact de-duplication inside one task's stream: the first occurrence wins.
+
+    outcomes in stream order -> the first sample with a given digest goes on, every later
+    one becomes a Reject (`duplicate_image` for images) naming the key it repeats
+
+Scope: one task. Tasks run in separate processes, so a duplicate whose first occurrence
+was read by another task is kept; tasks hold up to `tasks.max_files` inputs (64 notebooks by
+default), so duplicates within a notebook or between neighbouring notebooks go here, and
+the rest need a job-level pass over the shard indexes (every kept sample records its digest
+in metadata `image_sha256` for that purpose). Put this stage after every other filter, so
+that the occurrence that wins is one that is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from vlforge.pipelines.base import Outcome, Stage, TaskContext
+from vlforge.schemas import Reject, Sample
+
+DEFAULTS: dict[str, Any] = {
+    # Drop later samples whose image bytes equal an earlier one's in the same task.
+    "images": True,
+}
+
+
+def image_digest(sample: Sample) -> str | None:
+    """sha256 of the image bytes (hex), recorded in metadata `image_sha256`."""
+    if sample.image is None:
+        return None
+    digest = hashlib.sha256(sample.image).hexdigest()
+    sample.metadata["image_sha256"] = digest
+    return digest
+
+
+def exact_dedup(digest: Callable[[Sample], str | None], reason: str, enabled_option: str,
+                name: str = "dedup") -> Stage:
+    """A stage that rejects a sample whose digest an earlier sample of the task had.
+
+    `digest` returns None for samples it does not apply to (they pass); `enabled_option` is
+    the dotted option that switches the check on (the digest is recorded either way).
+    """
+
+    def stage(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
+        enabled = ctx.option(enabled_option)
+        first_key: dict[str, str] = {}
+        for outcome in outcomes:
+            value = digest(outcome) if isinstance(outcome, Sample) else None
+            if value is None:
+                yield outcome
+                continue
+            first = first_key.setdefault(value, outcome.key)
+            if enabled and first != outcome.key:
+                yield Reject(outcome.provenance.source, outcome.key, name, reason,
+                             f"same content as {first}")
+            else:
+                yield outcome
+
+    stage.__name__ = name
+    return stage
+
+
+def image_dedup(section: str = "filters.dedup", name: str = "dedup") -> Stage:
+    """Exact duplicate images (byte-identical) within the task -> duplicate_image."""
+    return exact_dedup(image_digest, "duplicate_image", f"{section}.images", name)

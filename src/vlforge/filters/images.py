@@ -1,0 +1,128 @@
+"""Image sanity filters: the image decodes, is not too small, too large or blank.
+
+Checks, in order, each with its own reject reason:
+
+    no_image                  the sample carries no image
+    corrupt_image             PIL cannot identify or decode the bytes (truncated, garbage)
+    unsupported_image_format  it decodes, but is not one of `formats`
+    format_mismatch           the sample says png and the bytes are jpeg, or the reverse
+    too_many_pixels           width x height > max_pixels, decided from the header before
+                              any pixel is decoded (decompression-bomb guard)
+    image_too_small           the shorter side < min_side
+    blank_image               every band spans at most uniform_tolerance levels (one colour),
+                              or the alpha band is 0 everywhere (fully transparent)
+
+The image bytes are never changed. A kept sample gets `image_size` (width, height).
+JPEG is decoded through PIL's draft mode at 1/8 scale (all entropy-coded data is still
+read, so truncation is caught, but the inverse DCT runs on 8x fewer pixels): the blank test
+then sees block averages, which is what "one colour" means for a lossy format anyway.
+PNG is always decoded in full.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from vlforge.pipelines.base import Outcome, Stage, TaskContext, per_sample
+from vlforge.schemas import Reject, Sample
+
+# PIL format name -> Sample.image_format
+PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+
+DEFAULTS: dict[str, Any] = {
+    # Image formats kept (Sample.image_format names): png, jpeg, webp.
+    "formats": ["png", "jpeg"],
+    # Shorter side, in pixels, below which an image is image_too_small.
+    "min_side": 32,
+    # Width x height above which an image is too_many_pixels, read from the header before
+    # decoding (a 100 kB PNG can claim 50000 x 50000 pixels).
+    "max_pixels": 25_000_000,
+    # Reject images of one colour (blank_image).
+    "reject_blank": True,
+    # Per-band spread (0-255 levels) up to which an image still counts as one colour.
+    "uniform_tolerance": 0,
+    # Decode JPEG at 1/8 scale for the checks (see the module notes); false: full decode.
+    "jpeg_draft": True,
+}
+
+
+def is_blank(image: Image.Image, tolerance: int = 0) -> bool:
+    """True when every band spans <= tolerance levels, or the image is fully transparent."""
+    extrema = image.getextrema()
+    if not isinstance(extrema[0], tuple):  # single band: (min, max)
+        extrema = (extrema,)
+    if "A" in image.getbands() and extrema[image.getbands().index("A")][1] == 0:
+        return True
+    return all(high - low <= tolerance for low, high in extrema)
+
+
+def _open(data: bytes) -> Image.Image:
+    """Opens (header only); raises what PIL raises, DecompressionBombError included."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data))
+
+
+def _decode(image: Image.Image, draft: bool) -> Image.Image:
+    if draft and image.format == "JPEG":
+        width, height = image.size
+        image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+    image.load()
+    return image
+
+
+def _header_problem(image: Image.Image, sample: Sample, options: dict[str, Any]) -> tuple[str, str] | None:
+    fmt = PIL_FORMATS.get(image.format or "")
+    if fmt is None or fmt not in options["formats"]:
+        return "unsupported_image_format", f"{image.format} is not one of {options['formats']}"
+    if fmt != sample.image_format:
+        return "format_mismatch", f"the sample says {sample.image_format}, the bytes are {fmt}"
+    width, height = image.size
+    if width * height > options["max_pixels"]:
+        return "too_many_pixels", f"{width}x{height} > max_pixels={options['max_pixels']}"
+    if min(width, height) < options["min_side"]:
+        return "image_too_small", f"{width}x{height}: shorter side < min_side={options['min_side']}"
+    return None
+
+
+def _pixel_problem(image: Image.Image, options: dict[str, Any]) -> tuple[str, str] | None:
+    try:
+        _decode(image, options["jpeg_draft"])
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        return "corrupt_image", f"does not decode: {type(exc).__name__}: {exc}"
+    if options["reject_blank"] and is_blank(image, options["uniform_tolerance"]):
+        return "blank_image", f"{image.size[0]}x{image.size[1]} image of one colour"
+    return None
+
+
+def check_image(sample: Sample, options: dict[str, Any], stage: str = "image") -> Outcome:
+    """The sample with image_size set, or a Reject with the first check it failed."""
+    if sample.image is None:
+        return Reject(sample.provenance.source, sample.key, stage, "no_image", "the sample has no image")
+    try:
+        image = _open(sample.image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return Reject(sample.provenance.source, sample.key, stage, "corrupt_image",
+                      f"not a readable image: {type(exc).__name__}: {exc}")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return Reject(sample.provenance.source, sample.key, stage, "too_many_pixels", str(exc))
+    with image:
+        size = image.size
+        problem = _header_problem(image, sample, options) or _pixel_problem(image, options)
+    if problem:
+        return Reject(sample.provenance.source, sample.key, stage, *problem)
+    sample.image_size = size
+    return sample
+
+
+def image_filter(section: str = "filters.images", name: str = "image") -> Stage:
+    """A stage applying check_image with the options under `section`."""
+
+    def check(sample: Sample, ctx: TaskContext) -> Outcome:
+        return check_image(sample, ctx.option(section), name)
+
+    return per_sample(check, name)
