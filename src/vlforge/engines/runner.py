@@ -17,12 +17,13 @@ import pyarrow.parquet as pq
 
 import vlforge
 from vlforge.config import resolve_options
+from vlforge.engines.dedup import run_job_dedup
 from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, write_atomic
 from vlforge.engines.monitor import Monitor
 from vlforge.engines.planning import InputFile, Task, expand_inputs, plan_tasks
 from vlforge.errors import VlforgeError
 from vlforge.pipelines.base import corpus_module, load_corpus
-from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION
+from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION, Reject
 
 # Options that change where or how fast a job runs, never what it writes.
 RUNTIME_SECTIONS = ("engine",)
@@ -112,13 +113,28 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: str = 
     return stats
 
 
+def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple[int, Reject]]:
+    """The corpus's job-level dedup, once every task has committed (else nothing yet)."""
+    dedup = load_corpus(job.corpus_module).job_dedup
+    if not complete or dedup is None or not _option(job.options, dedup.enabled_option):
+        return []
+    return run_job_dedup(layout, dedup)
+
+
+def _option(options: dict, dotted: str):
+    for part in dotted.split("."):
+        options = options[part]
+    return options
+
+
 def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], engine: str,
              workers: int, elapsed: float) -> dict:
     layout = OutputLayout(job.output_dir, job.corpus)
     done = {t.index: read_marker(layout, t.index) for t in tasks}
     failed = {i: r for i, r in results.items() if isinstance(r, str)}
-    _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker])
-    stats = _sum_stats([m for m in done.values() if m])
+    job_rejects = _job_dedup(job, layout, complete=all(done.values()))
+    _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker], job_rejects)
+    stats = _sum_stats([m for m in done.values() if m], job_rejects, layout)
     stats.update({
         "corpus": job.corpus,
         "engine": engine,
@@ -137,26 +153,32 @@ def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], en
     return stats
 
 
-def _sum_stats(markers: list[dict]) -> dict:
+def _sum_stats(markers: list[dict], job_rejects: list[tuple[int, Reject]], layout: OutputLayout) -> dict:
+    """Task totals, less the samples the job-level pass dropped; shards as they are on disk."""
     by_reason: dict[str, int] = {}
+    for reason in [r.reason for _, r in job_rejects]:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
     for marker in markers:
         for reason, count in marker["rejected_by_reason"].items():
             by_reason[reason] = by_reason.get(reason, 0) + count
-    shards = [s for marker in markers for s in marker["shards"]]
+    shards = sorted(layout.shards_dir.glob("*.tar")) if layout.shards_dir.exists() else []
     return {
         "read": sum(m["read"] for m in markers),
-        "accepted": sum(m["accepted"] for m in markers),
-        "rejected": sum(m["rejected"] for m in markers),
+        "accepted": sum(m["accepted"] for m in markers) - len(job_rejects),
+        "rejected": sum(m["rejected"] for m in markers) + len(job_rejects),
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "shards": len(shards),
-        "samples_in_shards": sum(s["samples"] for s in shards),
-        "bytes": sum(s["bytes"] for s in shards),
+        "bytes": sum(s.stat().st_size for s in shards),
     }
 
 
-def _merge_rejects(layout: OutputLayout, committed: list[int]) -> None:
-    """One ledger for the job, in task order: the per-task ledgers concatenated."""
+def _merge_rejects(layout: OutputLayout, committed: list[int], job_rejects: list[tuple[int, Reject]]) -> None:
+    """One ledger for the job: the per-task ledgers in task order, then the job-level rows."""
     tables = [pq.read_table(layout.task_rejects(i), schema=REJECT_SCHEMA) for i in committed]
+    if job_rejects:
+        tables.append(pa.Table.from_pylist(
+            [{"task": task, "source": r.source, "item": r.item, "stage": r.stage, "reason": r.reason,
+              "detail": r.detail} for task, r in job_rejects], schema=REJECT_SCHEMA))
     merged = pa.concat_tables(tables) if tables else REJECT_SCHEMA.empty_table()
     tmp = layout.rejects_file.with_name(layout.rejects_file.name + ".tmp")
     pq.write_table(merged, tmp)

@@ -4,11 +4,10 @@
     one becomes a Reject (`duplicate_image` for images) naming the key it repeats
 
 Scope: one task. Tasks run in separate processes, so a duplicate whose first occurrence
-was read by another task is kept; tasks hold up to `tasks.max_files` inputs (64 notebooks by
-default), so duplicates within a notebook or between neighbouring notebooks go here, and
-the rest need a job-level pass over the shard indexes (every kept sample records its digest
-in metadata `image_sha256` for that purpose). Put this stage after every other filter, so
-that the occurrence that wins is one that is kept.
+was read by another task passes here; every kept sample records its digest in metadata
+`image_sha256`, and the job-level pass (engines.dedup, declared by the corpus's
+`job_dedup`) drops those after all tasks commit. Put this stage after every other filter,
+so that the occurrence that wins is one that is kept.
 """
 
 from __future__ import annotations

@@ -44,6 +44,19 @@ class TaskContext:
 
 
 @dataclass(frozen=True)
+class JobDedup:
+    """Exact dedup across the whole job (engines.dedup), after every task has committed.
+
+    `field`: the metadata field holding the content digest (the corpus's dedup stage records
+    it); `reason`: the reject reason; `enabled_option`: the dotted option that switches it on.
+    """
+
+    field: str
+    reason: str
+    enabled_option: str
+
+
+@dataclass(frozen=True)
 class Corpus:
     name: str
     description: str
@@ -54,6 +67,7 @@ class Corpus:
     suffixes: tuple[str, ...] = ()
     # Line-oriented suffixes whose large files may be split into byte ranges across tasks.
     splittable_suffixes: tuple[str, ...] = ()
+    job_dedup: JobDedup | None = None
 
 
 def exception_detail(exc: BaseException) -> str:

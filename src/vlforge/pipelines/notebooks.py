@@ -53,12 +53,15 @@ from vlforge.filters.dedup import DEFAULTS as DEDUP_DEFAULTS
 from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import image_filter
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
+from vlforge.pipelines.base import Corpus, JobDedup, Outcome, TaskContext, per_sample
 from vlforge.pipelines.text import iter_lines
 from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, make_key
 
 DEFAULTS: dict[str, Any] = {
+    # Smaller tasks than the common default: notebooks vary a lot in cost (a table to render
+    # costs a browser page), and duplicates across tasks are caught by the job-level pass.
+    "tasks": {"target_bytes": 32 * 1024 * 1024, "max_files": 16},
     "notebooks": {
         # Kernel languages kept ("*": any); outputs of other notebooks -> kernel_language.
         "languages": ["python"],
@@ -662,4 +665,6 @@ CORPUS = Corpus(
     defaults=DEFAULTS,
     suffixes=(".ipynb", ".jsonl", ".parquet"),
     splittable_suffixes=(".jsonl",),
+    # Duplicates whose first occurrence another task read go in the job-level pass.
+    job_dedup=JobDedup("image_sha256", "duplicate_image", "filters.dedup.images"),
 )

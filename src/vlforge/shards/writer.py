@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlforge.schemas import INDEX_SCHEMA, Sample
+from vlforge.shards.reader import iter_samples
 
 # Fixed header fields: nothing about the machine, the user or the clock gets into a shard.
 FIXED_MTIME = 0
@@ -101,13 +102,16 @@ class _OpenShard:
             self.file.write(NUL * padding)
 
     def add(self, sample: Sample, members: list[tuple[str, bytes]]) -> None:
-        offset = self.file.tell()
-        text_bytes = 0
+        text_name = f"{sample.key}.{sample.text_extension}"
+        text_bytes = next(len(payload) for name, payload in members if name == text_name)
+        self.add_members(members, _index_row(sample, self.final_path.name, 0, text_bytes))
+
+    def add_members(self, members: list[tuple[str, bytes]], row: dict) -> None:
+        """Appends one sample's members; its index row gets the offset where they start."""
+        row = {**row, "offset": self.file.tell()}
         for name, payload in members:
-            if name.endswith("." + sample.text_extension):
-                text_bytes = len(payload)
             self._append_member(name, payload)
-        self.rows.append(_index_row(sample, self.final_path.name, offset, text_bytes))
+        self.rows.append(row)
 
     @property
     def bytes_written(self) -> int:
@@ -126,6 +130,30 @@ class _OpenShard:
     def abandon(self) -> None:
         self.file.close()
         self.tmp_path.unlink(missing_ok=True)
+
+
+def rewrite_shard_without(shard: Path, drop_keys: set[str]) -> ShardInfo | None:
+    """The shard (and its index) without the samples in drop_keys; removed if none is left.
+
+    Members are copied as they are, so the result is byte for byte the shard the writer
+    would have made without those samples. A shard holding none of the keys is left alone.
+    """
+    index_path = shard.with_suffix(".parquet")
+    rows = {row["key"]: row for row in pq.read_table(index_path).to_pylist()}
+    if not drop_keys & rows.keys():
+        return None
+    if not rows.keys() - drop_keys:
+        index_path.unlink()
+        shard.unlink()
+        return None
+    rewritten = _OpenShard(shard)
+    for sample in iter_samples(shard):
+        key = sample["__key__"]
+        if key not in drop_keys:
+            members = sorted((f"{key}.{ext}", payload) for ext, payload in sample.items()
+                             if not ext.startswith("__"))
+            rewritten.add_members(members, rows[key])
+    return rewritten.commit()
 
 
 class ShardWriter:
