@@ -28,3 +28,18 @@ def fail_first_attempt(outcomes, ctx):
 
 CORPUS = Corpus("flaky", "test corpus that fails once per task", read, (fail_first_attempt,),
                 suffixes=(".txt",))
+
+
+def die_first_attempt(outcomes, ctx):
+    """Kills the worker process itself (no exception to catch) on a task's first attempt."""
+    import os
+
+    seen = Path(ctx.output_dir) / f"died-{ctx.task.index}"
+    if not seen.exists():
+        seen.touch()
+        os._exit(17)
+    yield from outcomes
+
+
+DYING = Corpus("dying", "test corpus whose worker dies once per task", read, (die_first_attempt,),
+               suffixes=(".txt",))

@@ -66,3 +66,19 @@ def test_rerun_after_an_interruption_runs_only_the_missing_tasks(engine, text_in
     assert stats["tasks_skipped"] == stats["tasks"] - 1
     assert output_digests(tmp_path) == digests
     assert load_stats(tmp_path)["accepted"] == 36  # 5 files x 7 records + notes.md
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_worker_that_dies_mid_task_is_replaced_and_the_output_is_exactly_once(engine, tmp_path):
+    register_corpus_module("dying", "dying_corpus")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (inputs / name).write_text(f"{name} one\n{name} two\n")
+    stats = run_job("dying", [str(inputs)], str(tmp_path / "out"), engine, 2, quiet=True,
+                    assignments=("tasks.max_files=1", "engine.retries=2"))
+    assert stats["tasks_failed"] == 0 and stats["accepted"] == 6
+    assert len(list((tmp_path / "out").glob("died-*"))) == 3  # every task's worker did die once
+    from vlforge.shards import find_shards, iter_samples
+    keys = [s["__key__"] for shard in find_shards(tmp_path / "out/shards") for s in iter_samples(shard)]
+    assert len(keys) == len(set(keys)) == 6
