@@ -82,3 +82,26 @@ def test_a_worker_that_dies_mid_task_is_replaced_and_the_output_is_exactly_once(
     from vlforge.shards import find_shards, iter_samples
     keys = [s["__key__"] for shard in find_shards(tmp_path / "out/shards") for s in iter_samples(shard)]
     assert len(keys) == len(set(keys)) == 6
+
+
+@pytest.fixture(scope="module")
+def notebooks_local(tmp_path_factory):
+    from conftest import REPO
+
+    out = tmp_path_factory.mktemp("notebooks-local")
+    stats = run_job("notebooks", [str(REPO / "examples/notebooks")], str(out), "local", 2, quiet=True,
+                    assignments=("tasks.max_files=1",))
+    return output_digests(out), stats
+
+
+@pytest.mark.parametrize("engine", ["ray", "beam"])
+def test_browser_stages_give_the_same_pairs_on_every_engine(engine, notebooks_local, tmp_path):
+    """Ray runs this corpus on actors that keep their Chromium; Beam in its workers."""
+    from conftest import REPO
+
+    digests, reference = notebooks_local
+    stats = run_job("notebooks", [str(REPO / "examples/notebooks")], str(tmp_path), engine, 2, quiet=True,
+                    assignments=("tasks.max_files=1",))
+    assert output_digests(tmp_path) == digests
+    assert {k: stats[k] for k in TOTALS} == {k: reference[k] for k in TOTALS}
+    assert stats["accepted"] > 0 and reference["tasks"] == 3

@@ -13,11 +13,24 @@ from vlforge.engines.env import driver_pythonpath
 from vlforge.engines.executor import JobSpec, run_task
 from vlforge.engines.monitor import Monitor
 from vlforge.engines.planning import Task
-from vlforge.pipelines.base import exception_detail
+from vlforge.pipelines.base import exception_detail, load_corpus
 
 
 def _run_task_remote(job: JobSpec, task: Task) -> dict:
     return run_task(job, task)
+
+
+class TaskRunner:
+    """A Ray actor running tasks one after another in one process, so the resources that
+    stages open once per process (worker_renderer's browser, a model) live across tasks."""
+
+    def run(self, job: JobSpec, task: Task) -> dict:
+        return run_task(job, task)
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
 
 
 def _local_runtime_env() -> dict:
@@ -45,12 +58,46 @@ class RayEngine:
                      runtime_env=_local_runtime_env())
 
     def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, dict | str]:
+        self._init()
+        resources = load_corpus(job.corpus_module).actor_resources
+        if resources is not None:
+            return self._run_on_actors(job, tasks, monitor, resources)
+        return self._run_as_tasks(job, tasks, monitor)
+
+    def _run_as_tasks(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, dict | str]:
         import ray
 
-        self._init()
         retries = job.options["engine"]["retries"]
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(_run_task_remote)
         pending = {remote.remote(job, task): task for task in tasks}
+        return self._collect(pending, monitor)
+
+    def _run_on_actors(self, job: JobSpec, tasks: list[Task], monitor: Monitor,
+                       resources: dict[str, float]) -> dict[int, dict | str]:
+        """Tasks spread over `workers` actors, each keeping its browser/model between tasks.
+
+        A dead actor is restarted (max_restarts) and its task retried (max_task_retries);
+        a task that raised is retried too (retry_exceptions).
+        """
+        import ray
+
+        retries = job.options["engine"]["retries"]
+        actor_class = ray.remote(TaskRunner).options(
+            num_cpus=1, max_restarts=-1, max_task_retries=retries, **resources)
+        actors = [actor_class.remote() for _ in range(min(self.workers, len(tasks)))]
+        pending = {}
+        for number, task in enumerate(tasks):
+            ref = actors[number % len(actors)].run.options(retry_exceptions=True).remote(job, task)
+            pending[ref] = task
+        try:
+            return self._collect(pending, monitor)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+
+    def _collect(self, pending: dict, monitor: Monitor) -> dict[int, dict | str]:
+        import ray
+
         results: dict[int, dict | str] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)

@@ -68,6 +68,10 @@ class Corpus:
     # Line-oriented suffixes whose large files may be split into byte ranges across tasks.
     splittable_suffixes: tuple[str, ...] = ()
     job_dedup: JobDedup | None = None
+    # Stages hold a heavy per-process resource (a browser, a model): engines that can,
+    # run such tasks in long-lived actors that keep it (Ray), with these resources each,
+    # e.g. {"num_gpus": 1} for a model stage.
+    actor_resources: dict[str, float] | None = None
 
 
 def exception_detail(exc: BaseException) -> str:
@@ -101,6 +105,7 @@ def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = 
 _CORPUS_MODULES = {
     "text": "vlforge.pipelines.text",
     "notebooks": "vlforge.pipelines.notebooks",
+    "sft": "vlforge.pipelines.sft",
 }
 
 

@@ -667,4 +667,6 @@ CORPUS = Corpus(
     splittable_suffixes=(".jsonl",),
     # Duplicates whose first occurrence another task read go in the job-level pass.
     job_dedup=JobDedup("image_sha256", "duplicate_image", "filters.dedup.images"),
+    # The render stage holds a Chromium per process: on Ray, actors keep it across tasks.
+    actor_resources={},
 )
