@@ -11,7 +11,7 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text notebooks clean help
+.PHONY: setup system-deps demo test lint bench text notebooks taxonomy-model clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
@@ -62,6 +62,7 @@ lint: setup
 bench: setup system-deps
 	$(BIN)/python bench/shard_write.py
 	$(BIN)/python bench/notebooks.py
+	$(BIN)/python bench/taxonomy_tag.py
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
@@ -75,6 +76,12 @@ submit-%: setup
 notebooks: setup system-deps
 	@test -n "$(IN)" || (echo "usage: make notebooks IN='notebooks, dirs, globs or dumps' OUT=dir" >&2; exit 2)
 	$(BIN)/vlforge run notebooks $(IN) --output $(OUT) --workers $(WORKERS)
+
+# Rebuilds the shipped prompt set and fastText models (same seed -> same bytes), then scores them.
+taxonomy-model: setup
+	$(BIN)/python -m vlforge.taxonomy.cli prompts --output src/vlforge/taxonomy/data/prompts.jsonl
+	$(BIN)/python -m vlforge.taxonomy.cli train --prompts src/vlforge/taxonomy/data/prompts.jsonl --output-dir src/vlforge/taxonomy/data
+	$(BIN)/python -m vlforge.taxonomy.cli eval
 
 clean:
 	rm -rf out .pytest_cache

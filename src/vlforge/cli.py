@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_submit(sub)
     _add_inspect(sub)
+    from vlforge.taxonomy.cli import add_taxonomy_parser
+    add_taxonomy_parser(sub)
     return parser
 
 

@@ -1,1 +1,21 @@
-"""The DeepSeek-VL SFT use-case taxonomy and the prompt tagger (arrives with the SFT tagging issue)."""
+"""The DeepSeek-VL SFT use-case taxonomy and the prompt tagger.
+
+    tree        the taxonomy as data (data/taxonomy.json): Table 3, English and Chinese
+    text        prompt normalisation and tokenisation, shared by training and tagging
+    templates   hand-written sentence frames per taxonomy item, English and Chinese
+    promptset   the labelled prompt set made from them (recipe in its docstring)
+    model       fastText training (main + secondary, quantised .ftz) and loading
+    tagger      prompt text -> {"main", "secondary", scores, "top", "lang", "reason"}
+    records     LLaVA / DeepSeek-VL / ms-swift records -> the user turns to tag
+    tagging     `vlforge taxonomy tag`: files of records -> tagged JSONL + rejects
+    sampling    balanced evaluation sets and coverage counts
+    report      coverage tables and bar charts
+    evaluate    held-out and unseen-phrasing macro-F1, where CharXiv questions land
+    cli         `vlforge taxonomy ...` (add_taxonomy_parser)
+
+`vlforge run sft` (vlforge.pipelines.sft) tags records inside an engine job.
+"""
+
+from vlforge.taxonomy.tree import UNASSIGNED, Taxonomy, load_taxonomy
+
+__all__ = ["UNASSIGNED", "Taxonomy", "load_taxonomy"]

@@ -1,0 +1,54 @@
+"""Taxonomy tagging speed on one core, against fastText alone on the same prompts.
+
+The floor: fastText's batch predict of both models (all labels, as the tagger asks) on the
+prompts already tokenised, i.e. the model work with nothing around it. Ours: Tagger.tag_texts
+on the raw prompts, i.e. normalising, tokenising, the language check, both predictions and
+building the tags. Prompts: the packaged prompt set (English and Chinese), repeated. Printed:
+prompts/s of each, and the ratio ours/floor. Aim: over 10,000 prompts/s per core.
+Run: `python bench/taxonomy_tag.py [--prompts N] [--repeats R]` (one process, one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from vlforge.taxonomy.promptset import load_promptset
+from vlforge.taxonomy.tagger import Tagger
+from vlforge.taxonomy.text import tokenize
+
+
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rows = load_promptset()
+    prompts = [rows[i % len(rows)]["text"] for i in range(args.prompts)]
+    tagger = Tagger.load()
+    lines = [tokenize(p) + "\n" for p in prompts]
+
+    def floor() -> None:
+        for model in (tagger.models.main, tagger.models.secondary):
+            model.f.multilinePredict(lines, -1, 0.0, "strict")
+
+    floor_s = best_of(args.repeats, floor)
+    ours_s = best_of(args.repeats, lambda: tagger.tag_texts(prompts))
+    n = len(prompts)
+    print(f"taxonomy tag: {n} prompts (English and Chinese), one process, best of {args.repeats}")
+    print(f"  fastText predict only (floor): {n / floor_s:10.0f} prompts/s")
+    print(f"  vlforge Tagger.tag_texts:      {n / ours_s:10.0f} prompts/s per core   (aim > 10000)")
+    print(f"  ratio (ours / floor):          {floor_s / ours_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()

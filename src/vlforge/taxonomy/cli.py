@@ -1,0 +1,213 @@
+"""`vlforge taxonomy ...`: build the prompt set, train, tag, sample, report, evaluate.
+
+    prompts   write the labelled prompt set (promptset.py documents the recipe)
+    train     train the main and secondary fastText models on its train split
+    tag       SFT records (LLaVA, DeepSeek-VL, ms-swift; JSON or JSONL) -> records + tags
+    sample    a balanced evaluation set: N records per category, deterministic per seed
+    report    counts per main and secondary category: a table and a bar chart PNG
+    eval      held-out macro-F1, unseen-phrasing macro-F1, where CharXiv questions land
+
+`add_taxonomy_parser(subparsers)` plugs these into `vlforge`; `python -m
+vlforge.taxonomy.cli ARGS` runs `vlforge taxonomy ARGS` on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vlforge.errors import VlforgeError
+
+EXIT_USAGE = 2
+
+
+def add_taxonomy_parser(subparsers) -> None:
+    p = subparsers.add_parser("taxonomy", help="tag SFT prompts with the DeepSeek-VL use-case taxonomy",
+                              description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="taxonomy_command", required=True)
+    _add_prompts(sub)
+    _add_train(sub)
+    _add_tag(sub)
+    _add_sample(sub)
+    _add_report(sub)
+    _add_eval(sub)
+
+
+def _model_dir_option(p) -> None:
+    p.add_argument("--model-dir", help="directory with main.ftz, secondary.ftz, model.json "
+                                       "(default: the models shipped in the package)")
+
+
+def _add_prompts(sub) -> None:
+    from vlforge.taxonomy.promptset import DEFAULT_SEED
+    p = sub.add_parser("prompts", help="write the labelled prompt set (English and Chinese)")
+    p.add_argument("--output", "-o", required=True, help="JSONL file to write")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"generation seed (default: {DEFAULT_SEED})")
+    p.set_defaults(handler=_cmd_prompts)
+
+
+def _cmd_prompts(args) -> int:
+    from vlforge.taxonomy.promptset import generate, write_promptset
+    rows = generate(args.seed)
+    write_promptset(rows, args.output)
+    test = sum(r["split"] == "test" for r in rows)
+    print(f"{len(rows)} prompts ({test} held out) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train the fastText models on the prompt set's train split")
+    p.add_argument("--prompts", help="prompt set JSONL (default: the packaged one)")
+    p.add_argument("--output-dir", "-o", required=True, help="where main.ftz, secondary.ftz, model.json go")
+    p.add_argument("--seed", type=int, default=1, help="fastText seed (default: 1)")
+    p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from vlforge.taxonomy.model import TrainConfig, train_models
+    from vlforge.taxonomy.promptset import load_promptset
+    card = train_models(load_promptset(args.prompts), args.output_dir, TrainConfig(seed=args.seed))
+    sizes = ", ".join(f"{name} {Path(args.output_dir, name).stat().st_size // 1024} KiB" for name in card["files"])
+    print(f"trained on {card['prompt_set']['train_rows']} prompts: {sizes}", file=sys.stderr)
+    return 0
+
+
+def _add_tag(sub) -> None:
+    p = sub.add_parser("tag", help="tag SFT records (JSON/JSONL) with taxonomy categories")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSON/JSONL files, directories or globs")
+    p.add_argument("--output", "-o", required=True, help="JSONL file of the tagged records")
+    p.add_argument("--rejects", help="JSONL file of unreadable records (default: OUTPUT.rejects.jsonl)")
+    _model_dir_option(p)
+    _threshold_options(p)
+    p.set_defaults(handler=_cmd_tag)
+
+
+def _threshold_options(p) -> None:
+    p.add_argument("--threshold", type=float, help="main-category probability below which a record "
+                                                     "is unassigned (default: the model's, 0.5)")
+    p.add_argument("--top-k", type=int, default=3, help="labels in the `top` list (default: 3)")
+
+
+def _tagger(args):
+    from vlforge.taxonomy.tagger import Tagger
+    return Tagger.load(args.model_dir, top_k=getattr(args, "top_k", 3),
+                       main_threshold=getattr(args, "threshold", None))
+
+
+def _cmd_tag(args) -> int:
+    from vlforge.taxonomy.tagging import default_rejects_path, tag_files
+    rejects = args.rejects or default_rejects_path(args.output)
+    stats = tag_files(args.inputs, args.output, rejects, _tagger(args))
+    print(json.dumps(stats.as_dict(), sort_keys=True), file=sys.stderr)
+    print(f"{stats.tagged} records tagged ({stats.unassigned} unassigned) -> {args.output}; "
+          f"{stats.rejected} rejected -> {rejects}", file=sys.stderr)
+    return 0
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="a balanced evaluation set, N records per category")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="tagged (or untagged) record files")
+    p.add_argument("--per-category", "-n", type=int, required=True, help="records per category")
+    p.add_argument("--output", "-o", required=True, help="JSONL file of the chosen records")
+    p.add_argument("--seed", type=int, default=0, help="which records are chosen (default: 0)")
+    p.add_argument("--level", choices=["main", "secondary"], default="main")
+    p.add_argument("--all-categories", action="store_true",
+                   help="include Safety (default: the paper's seven human-evaluation categories)")
+    _model_dir_option(p)
+    p.set_defaults(handler=_cmd_sample)
+
+
+def _cmd_sample(args) -> int:
+    from vlforge.taxonomy.sampling import balanced_sample
+    if args.per_category < 1:
+        raise VlforgeError("--per-category must be at least 1")
+    records = _tagged_records(args)
+    chosen = balanced_sample(records, args.per_category, args.seed, args.level, args.all_categories)
+    with open(args.output, "w", encoding="utf-8") as f:
+        for record in chosen.records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    short = {name: f"{n}/{args.per_category}" for name, n in chosen.counts.items() if n < args.per_category}
+    print(f"{len(chosen.records)} records -> {args.output}" +
+          (f"; categories short of {args.per_category}: {short}" if short else ""), file=sys.stderr)
+    return 0
+
+
+def _tagged_records(args) -> list[dict]:
+    """Records of the inputs with their tags: kept when tagged already, tagged here if not."""
+    from vlforge.taxonomy.tagging import iter_inputs, tag_records
+    pending, records, rejected = [], [], 0
+    for source, item, record in iter_inputs(args.inputs):
+        tag = record.get("taxonomy") if isinstance(record, dict) else None
+        if isinstance(tag, dict) and "main" in tag:
+            records.append(record)
+        else:
+            pending.append((source, item, record))
+    if pending:
+        for kind, row in tag_records(_tagger(args), pending):
+            if kind == "tagged":
+                records.append(row)
+            else:
+                rejected += 1
+    if rejected:
+        print(f"{rejected} unreadable records left out (run `vlforge taxonomy tag` to see why)", file=sys.stderr)
+    return records
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="counts per main and secondary category: table and bar chart")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="tagged (or untagged) record files")
+    p.add_argument("--png", help="bar chart to write")
+    p.add_argument("--json", help="counts as JSON to write")
+    _model_dir_option(p)
+    p.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from vlforge.taxonomy.report import draw_coverage, format_coverage
+    from vlforge.taxonomy.sampling import coverage
+    cov = coverage(_tagged_records(args))
+    print(format_coverage(cov))
+    if args.png:
+        draw_coverage(cov, args.png)
+    if args.json:
+        Path(args.json).write_text(json.dumps(cov, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="macro-F1 on the held-out split; where CharXiv questions land")
+    p.add_argument("--prompts", help="prompt set JSONL (default: the packaged one)")
+    _model_dir_option(p)
+    p.add_argument("--by-frame", action="store_true",
+                   help="also train 5 fold models and score them on unseen sentence frames")
+    p.add_argument("--charxiv", metavar="DIR", help="a CharXiv checkout: report where its questions land")
+    p.add_argument("--json", help="the full report as JSON to write")
+    p.set_defaults(handler=_cmd_eval)
+
+
+def _cmd_eval(args) -> int:
+    from vlforge.taxonomy.evaluate import evaluate, format_report
+    from vlforge.taxonomy.promptset import load_promptset
+    report = evaluate(load_promptset(args.prompts), args.model_dir, args.charxiv, args.by_frame)
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`vlforge taxonomy ARGV` without the rest of the vlforge CLI."""
+    parser = argparse.ArgumentParser(prog="vlforge")
+    add_taxonomy_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["taxonomy", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.handler(args)
+    except VlforgeError as exc:
+        print(f"vlforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""Prompt text -> the token string fastText sees, and the script the prompt is written in.
+
+The same `tokenize` runs when the model is trained and when prompts are tagged, so the two
+always agree. What it does, in order:
+
+    NFKC          full-width letters, digits and punctuation (common in Chinese input)
+                  become their ASCII forms; casefold
+    placeholders  `<image>`, `<image_placeholder>`, `<img>...</img>`, `<|image|>` and the
+                  like are dropped: they say where an image goes, not what is asked
+    tokens        Latin words (apostrophes and inner hyphens kept), digit runs -> `<num>`
+                  (the value of a number says nothing about the use case), every CJK
+                  character a token of its own. fastText's wordNgrams=2 then adds the
+                  bigrams, so Chinese gets character unigrams + bigrams and English words
+                  + word bigrams from one token stream; no Chinese segmenter needed.
+                  Punctuation is dropped. Words of other scripts are kept as words.
+
+`analyze` also says which script the tokens are in, so the tagger can refuse languages it
+was not trained on (anything but English and Chinese) instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Placeholders of the SFT formats we read (LLaVA `<image>`, DeepSeek-VL `<image_placeholder>`,
+# Qwen `<img>path</img>`, numbered `<image_1>`, chat-template `<|image|>`/`<|image_pad|>`).
+_PLACEHOLDER = re.compile(r"<img>.*?</img>|<\|?image[a-z_0-9]*\|?>|<image\s*\d*>", re.IGNORECASE | re.DOTALL)
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_KANA = "\u3040-\u30ff\u31f0-\u31ff"
+_HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+_TOKEN = re.compile(rf"[{_CJK}]|\d+(?:[.,]\d+)*|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
+_HAN_CHAR = re.compile(f"[{_CJK}]")
+_KANA_CHAR = re.compile(f"[{_KANA}]")
+_HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
+_LATIN_WORD = re.compile(r"^[a-z\u00c0-\u024f'’-]+$")
+
+NUM_TOKEN = "<num>"
+
+# Frequent English function words that are not also common words of French, Spanish,
+# German, Italian, Portuguese or Dutch ("a", "in", "was", "die", "is" are left out), so a
+# Latin-script prompt holding a few of them is English even when its content words are
+# technical terms the tagger never saw.
+ENGLISH_FUNCTION_WORDS = frozenset("""
+the this that these those what which who whom whose where when why how of to for with from
+by about into onto than then there their they them it its it's is are be been being am were
+does did do don't doesn't can could would should will shall may might must has have had not
+and or but if any some all each every many much more most other such only own same very just
+you your yours we our us he she his her him my me i there's what's how's let's please
+""".split())
+
+
+def strip_placeholders(text: str) -> str:
+    return _PLACEHOLDER.sub(" ", text)
+
+
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", strip_placeholders(text)).casefold()
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    tokens: list[str]
+    script: str  # see script_from_tokens
+
+
+def analyze(text: str) -> Analyzed:
+    """Tokens and script of a prompt, normalising it once (the tagger's hot path)."""
+    words = [NUM_TOKEN if t[0].isdigit() else t for t in _TOKEN.findall(normalize(text))]
+    return Analyzed(words, script_from_tokens(words))
+
+
+def tokens(text: str) -> list[str]:
+    """Tokens of a prompt (see the module notes); [] for a prompt with no words."""
+    return analyze(text).tokens
+
+
+def tokenize(text: str) -> str:
+    """The fastText input line for a prompt: tokens joined by single spaces, no newline."""
+    return " ".join(tokens(text))
+
+
+def is_latin_word(token: str) -> bool:
+    return token.isascii() or bool(_LATIN_WORD.match(token))
+
+
+def looks_english(words: list[str], vocabulary: frozenset[str], min_share: float = 0.5) -> bool:
+    """Latin-script tokens that are English: enough of them known to the model's vocabulary,
+    or English function words making up at least an eighth of them."""
+    latin = [w for w in words if w != NUM_TOKEN and is_latin_word(w)]
+    if not latin:
+        return True
+    function_words = sum(w in ENGLISH_FUNCTION_WORDS for w in latin)
+    known = sum(w in vocabulary for w in latin)
+    return known >= min_share * len(latin) or (function_words > 0 and function_words * 8 >= len(latin))
+
+
+def script_from_tokens(words: list[str]) -> str:
+    """`zh`, `latin`, `ja`, `ko`, `other` or `none` (no words), from the kinds of tokens.
+
+    Chinese prompts often carry English words ("用Python写"), so Han characters win when
+    there are at least as many of them as Latin words. Any kana or hangul means Japanese or
+    Korean: both share Han characters with Chinese but are not what the model learnt.
+    `latin` is not yet English: the tagger checks the words against its vocabulary.
+    """
+    han = latin = other = 0
+    for word in words:
+        if word == NUM_TOKEN:
+            continue
+        if len(word) == 1 and _HAN_CHAR.match(word):
+            han += 1
+        elif is_latin_word(word):
+            latin += 1
+        elif _KANA_CHAR.search(word):
+            return "ja"
+        elif _HANGUL_CHAR.search(word):
+            return "ko"
+        else:
+            other += 1
+    if han and han >= latin:
+        return "zh"
+    if latin > other:
+        return "latin"
+    if other:
+        return "other"
+    return "zh" if han else "none"
+
+
+def script_of(text: str) -> str:
+    return analyze(text).script
