@@ -11,7 +11,7 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text notebooks taxonomy-model clean help
+.PHONY: setup system-deps demo test lint bench text notebooks ebooks html taxonomy-model clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint | bench"
 	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
 	@echo "make notebooks IN='notebooks or dumps' OUT=dir   notebook image+code pairs"
+	@echo "make ebooks IN=... OUT=... | make html IN=... OUT=...   page image + page text pairs"
 	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
 setup: $(VENV)/.installed
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ray,beam]"
+	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ebooks,ray,beam]"
 	touch $@
 
 # Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese.
@@ -52,6 +53,12 @@ demo: setup system-deps
 	$(BIN)/vlforge inspect $(OUT)/notebooks
 	$(BIN)/vlforge inspect $(OUT)/notebooks --lint
 	$(BIN)/vlforge inspect $(OUT)/notebooks --grid $(OUT)/notebooks/grid.png -n 12
+	$(BIN)/vlforge run ebooks examples/ebooks --output $(OUT)/ebooks --workers $(WORKERS)
+	@echo; echo "shards: $(OUT)/ebooks/shards   rejects: $(OUT)/ebooks/rejects.parquet"
+	$(BIN)/vlforge inspect $(OUT)/ebooks
+	$(BIN)/vlforge inspect $(OUT)/ebooks --grid $(OUT)/ebooks/grid.png -n 8
+	$(BIN)/vlforge run html examples/html --output $(OUT)/html --workers $(WORKERS)
+	$(BIN)/vlforge inspect $(OUT)/html
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -62,6 +69,7 @@ lint: setup
 bench: setup system-deps
 	$(BIN)/python bench/shard_write.py
 	$(BIN)/python bench/notebooks.py
+	$(BIN)/python bench/ebooks.py
 	$(BIN)/python bench/taxonomy_tag.py
 
 text: setup
@@ -76,6 +84,14 @@ submit-%: setup
 notebooks: setup system-deps
 	@test -n "$(IN)" || (echo "usage: make notebooks IN='notebooks, dirs, globs or dumps' OUT=dir" >&2; exit 2)
 	$(BIN)/vlforge run notebooks $(IN) --output $(OUT) --workers $(WORKERS)
+
+ebooks: setup system-deps
+	@test -n "$(IN)" || (echo "usage: make ebooks IN='EPUB files or dirs' OUT=dir" >&2; exit 2)
+	$(BIN)/vlforge run ebooks $(IN) --output $(OUT) --workers $(WORKERS)
+
+html: setup system-deps
+	@test -n "$(IN)" || (echo "usage: make html IN='HTML/XHTML/.md files or dirs' OUT=dir" >&2; exit 2)
+	$(BIN)/vlforge run html $(IN) --output $(OUT) --workers $(WORKERS)
 
 # Rebuilds the shipped prompt set and fastText models (same seed -> same bytes), then scores them.
 taxonomy-model: setup

@@ -105,6 +105,8 @@ def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = 
 _CORPUS_MODULES = {
     "text": "vlforge.pipelines.text",
     "notebooks": "vlforge.pipelines.notebooks",
+    "ebooks": "vlforge.pipelines.ebooks",
+    "html": "vlforge.pipelines.html",
     "sft": "vlforge.pipelines.sft",
 }
 

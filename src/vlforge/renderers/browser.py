@@ -684,14 +684,23 @@ class BrowserRenderer:
 
     # ---- public rendering API --------------------------------------------
 
-    def run_in_page(self, fn: Callable[[Page], T], *, fail_on_blocked: bool = False) -> T:
+    def run_in_page(
+        self,
+        fn: Callable[[Page], T],
+        *,
+        fail_on_blocked: bool = False,
+        file_roots: tuple[str | Path, ...] = (),
+    ) -> T:
         """Run ``fn(page)`` on a fresh hermetic page (timeout/crash/retry handled).
 
         ``fn`` may be re-run after a crash/hang, so it should be idempotent.
         Blocked requests are exposed as ``page.vlforge_blocked_requests``.
+        ``file_roots``: directories whose files the page may load besides the
+        renderer's own temp dir (e.g. an unpacked e-book), when file access is
+        restricted.
         """
         self._check_owner()
-        item = self._item()
+        item = self._item(file_roots=tuple(Path(root).resolve() for root in file_roots))
 
         def work(page: Page, it: _Item) -> T:
             page.vlforge_blocked_requests = it.blocked

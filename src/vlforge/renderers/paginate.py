@@ -1,0 +1,774 @@
+"""Fixed-size pages of an HTML/XHTML document, each with exactly the text it shows.
+
+The e-book (EPUB) and HTML corpora use this on top of BrowserRenderer.run_in_page, so the
+browser stays hermetic (file:/data: only, scripts off) and crash/hang-safe.
+
+How one document becomes pages:
+
+    load      the document itself, from a file: URL, so its own stylesheets, images and
+              fonts resolve where they live (inside the unpacked book)
+    style     the template's CSS, then the geometry CSS: <body> becomes a fixed-height
+              multi-column box whose columns march to the right, `columns` per page, with
+              the gaps chosen so that page k is exactly the viewport scrolled to x = k * width
+    measure   every rendered text node is cut into pieces at page boundaries, from the boxes
+              Chromium laid out (Range.getClientRects): all boxes of a piece fall on its
+              page. Each piece knows its paragraph (block) and its inline emphasis.
+    shoot     for each page that shows something: scroll to it, screenshot the viewport
+    assemble  the pieces of a page, grouped into paragraphs -> plain text and markdown
+
+What is checked. A document is refused (RenderError) when its pieces, joined, are not
+document.body.innerText once whitespace is removed (text_mismatch: something lost or doubled
+at a page break), or when it uses vertical writing or right-to-left direction (only
+horizontal, left-to-right pages are laid out, never garbled ones). A page counts the boxes
+of its text that are not inside its image (`outside`; the corpora reject such pages). Text
+that the document's CSS puts where no page shows it (the "visually hidden" idiom) is on no
+page (`hidden_chars`). List markers are visible text, so page texts include them.
+
+A fresh browser page (one hermetic context, a new renderer process) costs more than a
+screenshot, so one renderer call works through documents and pages until it has done
+`units_per_call` units (a layout or a screenshot) or spent `call_budget_s`; the next call
+lays the current document out again where it stopped (layout is deterministic, which it
+checks). A crash or hang costs the unit it happened in: a retry resumes right there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vlforge.renderers.browser import BrowserRenderer, RenderError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page as BrowserPage
+
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+
+# Piece flags, set by the measuring script below.
+ITALIC, BOLD, CODE, PRE, BREAK = 1, 2, 4, 8, 16
+
+_TEMPLATE_PROPERTY = re.compile(r"--vlforge-([a-z-]+)\s*:\s*([0-9]+)(?:px)?\s*;")
+_CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # what CSS collapses; no-break spaces stay
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
+
+
+# --------------------------------------------------------------------------------------
+# Templates and page geometry
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Template:
+    """A page look: CSS applied after the document's own, plus margins and columns."""
+
+    name: str
+    css: str
+    margins: tuple[int, int, int, int]  # top, right, bottom, left (CSS px)
+    columns: int = 1
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.css.encode()).hexdigest()[:12]
+
+
+def parse_template(name: str, css: str) -> Template:
+    """A Template from CSS with `--vlforge-margin-top: 64px;` ... `--vlforge-columns: 2;`."""
+    values = {key: int(value) for key, value in _TEMPLATE_PROPERTY.findall(css)}
+    sides = ("top", "right", "bottom", "left")
+    missing = [f"--vlforge-margin-{s}" for s in sides if f"margin-{s}" not in values]
+    if missing:
+        raise ValueError(f"template {name!r} does not set {', '.join(missing)} (integer px)")
+    columns = values.get("columns", 1)
+    if columns < 1:
+        raise ValueError(f"template {name!r}: --vlforge-columns must be at least 1")
+    return Template(name, css, tuple(values[f"margin-{s}"] for s in sides), columns)
+
+
+def builtin_templates() -> dict[str, Template]:
+    return {path.stem: parse_template(path.stem, path.read_text(encoding="utf-8"))
+            for path in sorted(TEMPLATE_DIR.glob("*.css"))}
+
+
+def load_template(path: str | Path) -> Template:
+    """A user's template file; its name is the file name without `.css`."""
+    path = Path(path)
+    return parse_template(path.stem, path.read_text(encoding="utf-8"))
+
+
+def choose_template(templates: Sequence[Template], digest: str) -> Template:
+    """The template for a book, from a digest of its content: stable across re-runs and
+    machines, spread evenly over the templates, independent of where the file lies."""
+    if not templates:
+        raise ValueError("no templates to choose from")
+    ordered = sorted(templates, key=lambda t: t.name)
+    return ordered[int(hashlib.sha256(digest.encode()).hexdigest()[:8], 16) % len(ordered)]
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    width: int = 1024  # CSS px; the PNG is width * device_scale pixels wide
+    height: int = 1024
+    device_scale: float = 1.0
+
+
+def geometry_css(template: Template, spec: PageSpec) -> str:
+    """CSS that turns <body> into fixed-size pages laid side by side.
+
+    The column gap is margin-left + margin-right, so `columns` columns plus one gap are
+    exactly one page wide and page k starts at x = k * width.
+    """
+    top, right, bottom, left = template.margins
+    n, gap = template.columns, left + right
+    content_w, content_h = spec.width - gap, spec.height - top - bottom
+    if spec.width % n or content_w - (n - 1) * gap < 64 or content_h < 64:
+        raise ValueError(f"template {template.name!r} does not fit a {spec.width}x{spec.height} "
+                         f"page (width divisible by {n} and room for text needed)")
+    return _GEOMETRY_CSS % {
+        "W": spec.width, "H": spec.height, "top": top, "left": left, "cw": content_w,
+        "ch": content_h, "n": n, "gap": gap,
+    }
+
+
+# !important everywhere: the document's CSS must not move the page grid.
+_GEOMETRY_CSS = """
+html { margin: 0 !important; padding: 0 !important; border: 0 !important;
+  overflow: hidden !important; width: %(W)dpx; height: %(H)dpx !important;
+  min-width: 0 !important; max-width: none !important; min-height: 0 !important;
+  max-height: none !important; transform: none !important; zoom: 1 !important;
+  columns: auto !important; }
+body { display: block !important; position: absolute !important; float: none !important;
+  left: %(left)dpx !important; top: %(top)dpx !important; right: auto !important;
+  bottom: auto !important; margin: 0 !important; padding: 0 !important; border: 0 !important;
+  box-sizing: content-box !important; width: %(cw)dpx !important; height: %(ch)dpx !important;
+  min-width: 0 !important; max-width: none !important; min-height: 0 !important;
+  max-height: none !important; overflow: visible !important; transform: none !important;
+  zoom: 1 !important; column-count: %(n)d !important; column-width: auto !important;
+  column-gap: %(gap)dpx !important; column-fill: auto !important; column-rule: none !important;
+  hyphens: none !important; }
+body * { column-count: auto !important; column-width: auto !important;
+  column-span: none !important; hyphens: none !important; overflow-wrap: break-word; }
+body :is(img, svg, video, canvas, object, embed, iframe) { max-width: 100%% !important;
+  max-height: %(ch)dpx !important; object-fit: contain; break-inside: avoid; }
+body pre { white-space: pre-wrap !important; }
+body table { max-width: 100%%; }
+"""
+
+
+# --------------------------------------------------------------------------------------
+# Inputs and results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """What to load: a file: URL, its template, the folders it may read, and, for XHTML,
+    an HTML-parsed copy to fall back on when it is not well-formed (None: refuse it)."""
+
+    url: str
+    template: Template
+    roots: tuple[str, ...] = ()
+    recover_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    spec: PageSpec = field(default_factory=PageSpec)
+    # Work per browser page (one fresh context): a layout or a screenshot is one unit. More
+    # means fewer page set-ups; a crash or hang costs the unit it happened in, nothing more.
+    units_per_call: int = 256
+    call_budget_s: float = 60.0  # no new unit is started in a call after this long
+    page_timeout_s: float = 10.0  # one screenshot
+    load_timeout_s: float = 30.0  # loading one document (its images, stylesheets, fonts)
+    max_pages: int = 1000  # a longer document is refused (too_many_pages)
+    check_text: bool = True  # refuse documents whose pieces do not add up (text_mismatch)
+
+    @property
+    def call_timeout_s(self) -> float:
+        """Hard limit for one browser call (the renderer's watchdog): the budget plus one
+        unit that started just before it ran out."""
+        return self.call_budget_s + self.load_timeout_s + self.page_timeout_s
+
+
+@dataclass
+class PageText:
+    index: int
+    plain: str
+    markdown: str
+    images: int = 0  # images, SVGs, videos... shown on the page
+    outside: int = 0  # boxes of this page's text that are not inside its image
+
+    @property
+    def blank(self) -> bool:
+        return not self.plain.strip() and not self.images
+
+
+@dataclass
+class Layout:
+    """A laid-out document: its pages' texts and what the browser said about it."""
+
+    pages: list[PageText]
+    text: str  # document.body.innerText: what the pages' texts add up to
+    hidden_chars: int  # characters in the DOM text that no page shows (placed off-page)
+    title: str
+    language: str
+    parsed_as: str  # "xhtml" or "html" (HTML also for malformed XHTML that was recovered)
+    url: str
+    signature: list
+    blocked: list[str] = field(default_factory=list)  # requests the router refused
+
+
+@dataclass
+class Page:
+    text: PageText
+    png: bytes | None = None  # None for a blank page (nothing to shoot) or a failed one
+    error: RenderError | None = None  # why its screenshot failed
+
+
+# What paginate() yields, in document order: (document index, event). Per document either
+# one RenderError (refused or failed as a whole), or its Layout followed by all its Pages.
+Event = tuple[int, "Layout | RenderError | Page"]
+
+
+# --------------------------------------------------------------------------------------
+# Paginating documents
+# --------------------------------------------------------------------------------------
+
+
+def paginate(renderer: BrowserRenderer, docs: Sequence[Document], settings: Settings) -> Iterator[Event]:
+    """Lay out each document and shoot its pages, many documents per browser page.
+
+    Documents share browser pages (see the module docstring): results never depend on
+    where one call ended and the next began.
+    """
+    yield from _Session(renderer, docs, settings).events()
+
+
+class _Session:
+    """Where the work stands (document, page): a call picks up there, also after a crash,
+    so a retried call redoes only the unit that failed."""
+
+    def __init__(self, renderer: BrowserRenderer, docs: Sequence[Document], settings: Settings):
+        self.renderer, self.docs, self.settings = renderer, docs, settings
+        self.doc = 0  # the document in progress
+        self.layout: Layout | None = None  # its layout, once known
+        self.page = 0  # its next page
+        self.out: list[Event] = []
+        self.roots = tuple(dict.fromkeys(root for d in docs for root in d.roots))
+
+    def events(self) -> Iterator[Event]:
+        while self.doc < len(self.docs):
+            try:
+                self.renderer.run_in_page(self._work, file_roots=self.roots)
+            except RenderError as exc:  # retries spent: the unit in progress fails alone
+                self._fail(exc)
+            yield from self.out
+            self.out = []
+
+    def _fail(self, exc: RenderError) -> None:
+        if self.layout is None:
+            self._emit(exc)
+            self._next_document()
+        else:
+            self._emit(Page(self.layout.pages[self.page], error=exc))
+            self._advance_page()
+
+    def _emit(self, event: Layout | RenderError | Page) -> None:
+        self.out.append((self.doc, event))
+
+    def _next_document(self) -> None:
+        self.doc, self.layout, self.page = self.doc + 1, None, 0
+
+    def _advance_page(self) -> None:
+        self.page += 1
+        if self.layout is not None and self.page >= len(self.layout.pages):
+            self._next_document()
+
+    def _work(self, page: BrowserPage) -> None:
+        budget = _Budget(self.settings)
+        while self.doc < len(self.docs) and budget.left():
+            budget.spend()
+            if not self._load(page, self.docs[self.doc]):
+                continue
+            shot = False  # at least one page per load, so that every call makes progress
+            while self.layout is not None and (budget.left() or not shot):
+                if self._shoot_next(page):
+                    budget.spend()
+                    shot = True
+                self._advance_page()
+
+    def _load(self, page: BrowserPage, doc: Document) -> bool:
+        """Lay the current document out in `page`; False when it is done with (refused)."""
+        blocked_before = len(page.vlforge_blocked_requests)
+        try:
+            if self.layout is None:
+                self.layout = lay_out(page, doc, self.settings)
+                self.layout.blocked = page.vlforge_blocked_requests[blocked_before:]
+                self._emit(self.layout)
+            else:
+                _relayout(page, doc, self.settings, self.layout)
+            return True
+        except RenderError as exc:  # about this document, not the browser: go on
+            if self.layout is None:
+                self._emit(exc)
+                self._next_document()
+            else:  # its remaining pages cannot be trusted
+                for text in self.layout.pages[self.page:]:
+                    self._emit(Page(text, error=exc))
+                self._next_document()
+            return False
+
+    def _shoot_next(self, page: BrowserPage) -> bool:
+        """Shoot the next page; False for a blank page, which needs no screenshot."""
+        text = self.layout.pages[self.page]
+        if text.blank:
+            self._emit(Page(text))
+            return False
+        self._emit(Page(text, png=shoot(page, text.index, self.settings)))
+        return True
+
+
+class _Budget:
+    """How much one browser call may still do: units and seconds."""
+
+    def __init__(self, settings: Settings):
+        self.units = settings.units_per_call
+        self.deadline = time.monotonic() + settings.call_budget_s
+
+    def left(self) -> bool:
+        return self.units > 0 and time.monotonic() < self.deadline
+
+    def spend(self) -> None:
+        self.units -= 1
+
+
+def lay_out(page: BrowserPage, doc: Document, settings: Settings) -> Layout:
+    """Load, style and measure `doc` in `page`; raises RenderError for a refused document."""
+    raw, url = _load_and_measure(page, doc, settings)
+    _check_document(raw, settings)
+    layout = _layout(raw, url)
+    if not layout.pages:
+        raise RenderError("empty_document", "no visible text or image")
+    return layout
+
+
+def _load_and_measure(page: BrowserPage, doc: Document, settings: Settings) -> tuple[dict, str]:
+    config = _script_config(doc.template, settings, walk=True)
+    page.goto(doc.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    raw = page.evaluate(_MEASURE_JS, config)
+    if raw.get("error") != "parsererror":
+        return raw, doc.url
+    if doc.recover_url is None:
+        raise RenderError("malformed_xhtml", "the XHTML is not well-formed XML")
+    # The HTML parser recovers from anything, the way a browser tab shows a broken page.
+    page.goto(doc.recover_url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    return page.evaluate(_MEASURE_JS, config), doc.recover_url
+
+
+def _relayout(page: BrowserPage, doc: Document, settings: Settings, layout: Layout) -> None:
+    """The same document laid out again in a fresh page, to shoot its later pages."""
+    page.goto(layout.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    raw = page.evaluate(_MEASURE_JS, _script_config(doc.template, settings, False, len(layout.pages)))
+    if raw.get("signature") != layout.signature:  # e.g. a font that did not load in time
+        raise RenderError("unstable_layout", f"{raw.get('signature')} != {layout.signature}")
+
+
+def _script_config(template: Template, settings: Settings, walk: bool, pages: int = 0) -> dict:
+    return {"templateCss": template.css, "geometryCss": geometry_css(template, settings.spec),
+            "width": settings.spec.width, "height": settings.spec.height,
+            "maxPages": settings.max_pages, "walk": walk, "pages": pages}
+
+
+def _check_document(raw: dict, settings: Settings) -> None:
+    """Whole-document refusals, before any screenshot is spent on it."""
+    if raw.get("error") == "no_body":
+        raise RenderError("no_body", "the document has no <body>")
+    if raw.get("error") == "too_many_pages":
+        raise RenderError("too_many_pages", f"about {raw['pages']} pages > max_pages={settings.max_pages}")
+    if raw["flags"]["vertical"]:
+        raise RenderError("vertical_writing", "vertical writing-mode is not paginated (only horizontal pages)")
+    if raw["flags"]["rtl"]:
+        raise RenderError("right_to_left", "right-to-left documents are not paginated (only left-to-right pages)")
+    if settings.check_text:
+        _check_text(raw)
+
+
+def _check_text(raw: dict) -> None:
+    """The pieces, in order, must be exactly the document's rendered text, whitespace aside
+    and NFKC-folded: innerText shows MathML's automatic italic (`<mi>x</mi>`) as U+1D465,
+    a style of the letter that the page texts keep as a plain "x"."""
+    pieces = unicodedata.normalize("NFKC", squash("".join(piece[3] for piece in raw["pieces"])))
+    expected = unicodedata.normalize("NFKC", squash(raw["text"]))
+    if pieces != expected:
+        at = next((i for i, (a, b) in enumerate(zip(pieces, expected, strict=False)) if a != b),
+                  min(len(pieces), len(expected)))
+        raise RenderError("text_mismatch", f"pages give {len(pieces)} chars, the document "
+                          f"{len(expected)}; first difference at {at}: "
+                          f"{pieces[at:at + 20]!r} vs {expected[at:at + 20]!r}")
+
+
+def squash(text: str) -> str:
+    """Text with all whitespace removed: how page texts are compared with a chapter's."""
+    return "".join(text.split())
+
+
+def shoot(page: BrowserPage, index: int, settings: Settings) -> bytes:
+    """Screenshot page `index` of the document laid out in `page`."""
+    x = index * settings.spec.width
+    scrolled = page.evaluate("x => { window.scrollTo(x, 0); return window.scrollX; }", x)
+    if scrolled != x:
+        raise RenderError("scroll_failed", f"page {index}: scrolled to {scrolled}, not {x}")
+    return page.screenshot(type="png", animations="disabled", caret="hide",
+                           timeout=settings.page_timeout_s * 1000)
+
+# --------------------------------------------------------------------------------------
+# From measured pieces to page texts
+# --------------------------------------------------------------------------------------
+
+
+def _layout(raw: dict, url: str) -> Layout:
+    hidden = sum(len(squash(piece[3])) for piece in raw["pieces"] if piece[0] < 0)
+    return Layout(assemble_pages(raw), raw["text"], hidden, raw["title"], raw["lang"],
+                  "xhtml" if raw["contentType"] == "application/xhtml+xml" else "html",
+                  url, raw["signature"])
+
+
+def assemble_pages(raw: dict) -> list[PageText]:
+    """Page texts from the measured pieces: [page, block, flags, text] in document order."""
+    n = raw["pages"]
+    by_page: list[list] = [[] for _ in range(n)]
+    for piece in raw["pieces"]:
+        if piece[0] >= 0:  # -1: text that no page shows
+            by_page[piece[0]].append(piece)
+    images, outside = Counter(raw["imagePages"]), dict(raw["outside"])
+    items_seen: set[int] = set()  # list items whose marker was written (on an earlier page)
+    pages = []
+    for index, pieces in enumerate(by_page):
+        plain, markdown = _page_texts(pieces, raw["blocks"], items_seen)
+        pages.append(PageText(index, plain, markdown, images[index], outside.get(str(index), 0)))
+    return pages
+
+
+def _page_texts(pieces: list, blocks: list[dict], items_seen: set[int]) -> tuple[str, str]:
+    plain: list[str] = []
+    markdown: list[str] = []
+    previous_gap = 0
+    for block_index, group in _paragraphs(pieces):
+        runs = _collapse(group)
+        if not runs:
+            continue
+        block = blocks[block_index]
+        marker = _list_marker(block, items_seen)
+        separator = "\n" * max(previous_gap, block["gap"]) if plain else ""
+        plain.append(separator + (marker[0] + " " if marker and marker[0] else "")
+                     + "".join(text for _, text in runs))
+        markdown.append(separator + _markdown_paragraph(block, runs, marker))
+        previous_gap = block["gap"]
+    return "".join(plain), "".join(markdown)
+
+
+def _paragraphs(pieces: list) -> Iterator[tuple[int, list]]:
+    """Consecutive pieces of the same block: one paragraph (or the page's part of one)."""
+    group: list = []
+    for piece in pieces:
+        if group and piece[1] != group[-1][1]:
+            yield group[-1][1], group
+            group = []
+        group.append(piece)
+    if group:
+        yield group[-1][1], group
+
+
+def _collapse(group: list) -> list[tuple[int, str]]:
+    """(flags, text) runs with white space collapsed as CSS does it across inline pieces:
+    runs of spaces become one, none at the start or end of a line."""
+    runs: list[tuple[int, str]] = []
+    at_line_start = True
+    for _, _, flags, text in group:
+        if flags & BREAK:
+            _trim_end(runs)
+            runs.append((flags, "\n"))
+            at_line_start = True
+            continue
+        if not flags & PRE:
+            text = _CSS_SPACE.sub(" ", text)
+            if at_line_start:
+                text = text.lstrip(" ")
+        if text:
+            runs.append((flags, text))
+            at_line_start = text.endswith((" ", "\n")) and not flags & PRE
+    _trim_end(runs)
+    while runs and runs[0][1] == "\n":
+        runs.pop(0)
+    return runs
+
+
+def _trim_end(runs: list[tuple[int, str]]) -> None:
+    while runs and not runs[-1][0] & PRE and runs[-1][1] != "\n":
+        flags, text = runs[-1]
+        text = text.rstrip(" ")
+        if text:
+            runs[-1] = (flags, text)
+            return
+        runs.pop()
+    while runs and runs[-1][0] & PRE and runs[-1][1].endswith("\n"):
+        flags, text = runs[-1]
+        runs[-1] = (flags, text.rstrip("\n"))
+        if not runs[-1][1]:
+            runs.pop()
+        else:
+            return
+
+
+def _list_marker(block: dict, items_seen: set[int]) -> tuple[str, str] | None:
+    """(visible marker, markdown marker) for the first paragraph of a list item, else None."""
+    item = block.get("item")
+    if not item or item[0] in items_seen:
+        return None
+    items_seen.add(item[0])
+    return item[1], "  " * item[3] + item[2]
+
+
+def _markdown_paragraph(block: dict, runs: list[tuple[int, str]], marker: tuple[str, str] | None) -> str:
+    if block["pre"]:
+        return "```\n" + "".join(text for _, text in runs) + "\n```"
+    text = "".join(_markdown_run(flags, text) for flags, text in _merge_runs(runs))
+    if block["heading"]:
+        text = "#" * block["heading"] + " " + text.replace("\n", " ")
+    elif marker:
+        text = f"{marker[1]} {text}"
+    if block["quote"]:
+        text = "\n".join("> " * block["quote"] + line for line in text.split("\n"))
+    return text
+
+
+def _merge_runs(runs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    merged: list[tuple[int, str]] = []
+    for flags, text in runs:
+        if merged and merged[-1][0] == flags:
+            merged[-1] = (flags, merged[-1][1] + text)
+        else:
+            merged.append((flags, text))
+    return merged
+
+
+def _markdown_run(flags: int, text: str) -> str:
+    if text == "\n":
+        return "  \n"  # a hard line break
+    core = text.strip(" ")
+    if not core:
+        return text
+    lead, trail = text[: len(text) - len(text.lstrip(" "))], text[len(text.rstrip(" ")):]
+    if flags & CODE:
+        return f"{lead}`{core}`{trail}"
+    core = _MD_SPECIAL.sub(r"\\\1", core)
+    marker = "*" * ((1 if flags & ITALIC else 0) + (2 if flags & BOLD else 0))
+    return f"{lead}{marker}{core}{marker}{trail}"
+
+
+# --------------------------------------------------------------------------------------
+# The measuring script (runs in the page; page scripts stay disabled, evaluate still works)
+# --------------------------------------------------------------------------------------
+
+_MEASURE_JS = r"""
+async (cfg) => {
+  const doc = document, root = doc.documentElement, body = doc.body;
+  // Malformed XHTML: Chromium keeps what it parsed before the error, plus a <parsererror>.
+  if (!root || doc.getElementsByTagNameNS('*', 'parsererror').length) return {error: 'parsererror'};
+  if (!body) return {error: 'no_body'};
+  const XHTML = 'http://www.w3.org/1999/xhtml';
+  for (const [id, css] of [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]]) {
+    const style = doc.createElementNS(XHTML, 'style');  // createElement is namespace-less in XML
+    style.id = id;
+    style.textContent = css;
+    (doc.head || root).appendChild(style);
+  }
+  const styles = new Map();
+  const style = (el) => { let s = styles.get(el); if (!s) { s = getComputedStyle(el); styles.set(el, s); } return s; };
+  // Fixed and sticky boxes would be painted on every page: keep them in the flow.
+  for (const el of body.querySelectorAll('*')) {
+    const position = style(el).position;
+    if (position === 'fixed' || position === 'sticky') el.style.setProperty('position', 'static', 'important');
+  }
+  body.getBoundingClientRect();  // a first layout, so that the fonts in use start loading
+  await doc.fonts.ready;
+  await Promise.all(Array.from(doc.images, (img) => img.decode().catch(() => null)));
+  // A missing (or refused) image would show a broken-image icon and its alt text.
+  for (const img of doc.images) {
+    if (img.complete && img.naturalWidth === 0) img.style.setProperty('display', 'none', 'important');
+  }
+  const W = cfg.width, H = cfg.height;
+  const extent = Math.max(root.scrollWidth, body.scrollWidth);
+  const signature = [extent, root.scrollHeight, body.getClientRects().length];
+  // Widen the root so that the last page can be scrolled to (the body is absolutely placed).
+  const widen = (pages) => root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
+  if (!cfg.walk) { widen(cfg.pages); return {signature}; }
+  if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
+
+  const horizontal = (s) => s.writingMode.startsWith('horizontal');
+  const flags = {rtl: style(root).direction === 'rtl' || style(body).direction === 'rtl',
+                 vertical: !horizontal(style(root)) || !horizontal(style(body))};
+  const ITALIC = new Set(['em', 'i', 'cite', 'dfn', 'var']), BOLD = new Set(['strong', 'b']);
+  const CODE = new Set(['code', 'kbd', 'samp', 'tt']);
+  // Elements that are inline by nature: made blocks by CSS (a verse line), they are lines
+  // of a paragraph, not paragraphs of their own.
+  const LINE_TAGS = new Set(['span', 'a', 'em', 'i', 'b', 'strong', 'small', 'sub', 'sup', 'q',
+    'cite', 'abbr', 'code', 'kbd', 'samp', 'var', 'mark', 'u', 's', 'font', 'label', 'time',
+    'bdi', 'bdo', 'br', 'td', 'th', 'tr', 'caption', 'dt']);
+  const MATHML = 'http://www.w3.org/1998/Math/MathML';
+  const isInline = (d) => d.startsWith('inline') || d === 'contents' || d.startsWith('ruby') || d === 'math';
+  // Inside <math> every element is a "block math" box, but the formula is one run of text.
+  const inFormula = (e) => e.namespaceURI === MATHML && e.localName !== 'math';
+  const blockOf = (el) => {
+    for (let e = el; e && e !== body; e = e.parentElement) {
+      if (!inFormula(e) && !isInline(style(e).display)) return e;
+    }
+    return body;
+  };
+  const blocks = [], blockIds = new Map(), items = new Map(), infos = new Map();
+
+  const roman = (n) => {
+    let out = '';
+    for (const [v, s] of [[1000, 'm'], [900, 'cm'], [500, 'd'], [400, 'cd'], [100, 'c'], [90, 'xc'],
+                          [50, 'l'], [40, 'xl'], [10, 'x'], [9, 'ix'], [5, 'v'], [4, 'iv'], [1, 'i']])
+      while (n >= v) { out += s; n -= v; }
+    return out;
+  };
+  const alpha = (n) => { let out = ''; for (; n > 0; n = Math.floor((n - 1) / 26)) out = String.fromCharCode(97 + (n - 1) % 26) + out; return out; };
+  const ordinal = (li) => {
+    const list = li.parentElement;
+    let n = list && list.localName === 'ol' && list.hasAttribute('start') ? (parseInt(list.getAttribute('start')) || 1) : 1;
+    for (const sibling of list ? list.children : [li]) {
+      if (sibling.localName !== 'li') continue;
+      if (sibling.hasAttribute('value')) n = parseInt(sibling.getAttribute('value')) || n;
+      if (sibling === li) return n;
+      n++;
+    }
+    return n;
+  };
+  // What the list item's ::marker shows, for the common list-style-types.
+  const marker = (li) => {
+    const s = style(li), n = ordinal(li), type = s.listStyleType;
+    if (s.display !== 'list-item' || type === 'none') return ['', ''];
+    if (type.startsWith('"')) return [type.slice(1, -1).trim(), '-'];
+    const bullets = {disc: '•', circle: '◦', square: '▪'};
+    if (bullets[type]) return [bullets[type], '-'];
+    const text = {'lower-alpha': alpha(n), 'lower-latin': alpha(n), 'upper-alpha': alpha(n).toUpperCase(),
+      'upper-latin': alpha(n).toUpperCase(), 'lower-roman': roman(n), 'upper-roman': roman(n).toUpperCase(),
+      'decimal-leading-zero': (n < 10 ? '0' : '') + n}[type] ?? String(n);
+    return [text + '.', String(n) + '.'];
+  };
+  const itemOf = (li) => {
+    if (!items.has(li)) {
+      let depth = 0;
+      for (let e = li.parentElement; e; e = e.parentElement) if (e.localName === 'ul' || e.localName === 'ol') depth++;
+      items.set(li, [items.size, ...marker(li), Math.max(0, depth - 1)]);
+    }
+    return items.get(li);
+  };
+  const blockId = (el) => {
+    if (blockIds.has(el)) return blockIds.get(el);
+    const id = blocks.length;
+    blockIds.set(el, id);
+    if (!horizontal(style(el))) flags.vertical = true;
+    const heading = el.closest('h1, h2, h3, h4, h5, h6'), li = el.closest('li');
+    let quote = 0;
+    for (let e = el; e; e = e.parentElement) if (e.localName === 'blockquote') quote++;
+    // The list item's marker goes before its first paragraph only.
+    const first = li && (li === el || blockOf(li) === li || el === li.querySelector(':scope > *'));
+    blocks.push({gap: LINE_TAGS.has(el.localName) ? 1 : 2, heading: heading ? Number(heading.localName[1]) : 0,
+                 item: li && first ? itemOf(li) : null, quote, pre: !!el.closest('pre')});
+    return id;
+  };
+  const infoOf = (el) => {
+    if (infos.has(el)) return infos.get(el);
+    const s = style(el), block = blockOf(el);
+    let f = 0;
+    for (let e = el; e && e !== block && e !== body; e = e.parentElement) {
+      const t = e.localName;
+      if (ITALIC.has(t)) f |= 1; else if (BOLD.has(t)) f |= 2; else if (CODE.has(t)) f |= 4;
+    }
+    const collapse = s.whiteSpaceCollapse || (s.whiteSpace.startsWith('pre') ? 'preserve' : 'collapse');
+    if (collapse !== 'collapse') f = (f | 8) & ~4;
+    const info = {visible: s.visibility === 'visible', block: blockId(block), flags: f, transform: s.textTransform};
+    infos.set(el, info);
+    return info;
+  };
+  const transform = (text, how) => {
+    if (how === 'uppercase') return text.toUpperCase();
+    if (how === 'lowercase') return text.toLowerCase();
+    if (how === 'capitalize') return text.replace(/(^|[^\p{L}\p{N}'’])(\p{L})/gu, (m, a, b) => a + b.toUpperCase());
+    return text;
+  };
+
+  const pageOf = (r) => Math.floor((r.left + r.width / 2) / W);
+  const shown = (rects) => Array.from(rects).filter((r) => r.width > 0 || r.height > 0);
+  const inside = (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
+  const range = doc.createRange();
+  const pieces = [], outside = {};
+  let lastPage = -1;
+  // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
+  // not on any page: page -1, kept only for the check against innerText.
+  const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
+  const add = (page, info, flag, text, rects) => {
+    if (rects.length && !rects.some(onScreen)) page = -1;
+    pieces.push([page, info.block, info.flags | flag, transform(text, info.transform)]);
+    if (page < 0) return;
+    for (const r of rects) if (!inside(r, page)) outside[page] = (outside[page] || 0) + 1;
+    lastPage = Math.max(lastPage, page);
+  };
+  const rectsOf = (node, start, end) => { range.setStart(node, start); range.setEnd(node, end); return shown(range.getClientRects()); };
+  // The page of the first character at or after i that has a box (collapsed white space has none).
+  const pageAt = (node, i) => {
+    for (let j = i; j < node.length; j++) { const r = rectsOf(node, j, j + 1); if (r.length) return pageOf(r[0]); }
+    return Infinity;
+  };
+  const addText = (node, info) => {
+    const rects = rectsOf(node, 0, node.length);
+    if (!rects.length) return;  // not rendered, or white space that collapsed away
+    const pages = rects.map(pageOf);
+    if (Math.min(...pages) === Math.max(...pages)) { add(pages[0], info, 0, node.data, rects); return; }
+    // The node runs over a page break: binary-search each place where the page changes.
+    for (let start = 0; start < node.length;) {
+      const page = pageAt(node, start);
+      if (page === Infinity) { pieces[pieces.length - 1][3] += node.data.slice(start); break; }
+      let lo = start + 1, hi = node.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (pageAt(node, mid) > page) hi = mid; else lo = mid + 1; }
+      add(page, info, 0, node.data.slice(start, lo), rectsOf(node, start, lo));
+      start = lo;
+    }
+  };
+  const walker = doc.createTreeWalker(body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      if (node.localName !== 'br') continue;
+      const info = infoOf(node), rects = shown(node.getClientRects());
+      if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
+      continue;
+    }
+    const parent = node.parentElement;
+    if (!parent || !node.length) continue;
+    const info = infoOf(parent);
+    if (info.visible) addText(node, info);
+  }
+  const imagePages = [];
+  for (const el of body.querySelectorAll('img, svg, video, canvas, object, embed, iframe')) {
+    if (el.parentElement && el.parentElement.closest('svg')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2 || style(el).visibility !== 'visible') continue;
+    for (let p = Math.max(0, Math.floor(r.left / W)); p <= Math.floor((r.right - 1) / W); p++) imagePages.push(p);
+    lastPage = Math.max(lastPage, Math.floor((r.right - 1) / W));
+  }
+  const pages = lastPage + 1;
+  widen(pages);
+  const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
+    || body.getAttribute('lang') || '';
+  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature,
+          text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
+}
+"""
