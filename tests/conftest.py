@@ -84,3 +84,27 @@ def make_samples(n: int, with_images: bool = True, corpus: str = "demo") -> list
             image=image, image_format="png" if image else None,
             image_size=(32, 24) if image else None, metadata={"i": i}))
     return samples
+
+
+def start_trap_server():
+    """A local HTTP server recording every request path: hermetic renders must send none.
+
+    Returns (server, base url, hits); the caller shuts the server down.
+    """
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}", hits

@@ -7,13 +7,11 @@ reader in this process, and a whole job (bad books among good ones) through the 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
 import shutil
 import struct
-import threading
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import output_digests
+from conftest import output_digests, start_trap_server
 
 from vlforge.config import resolve_options
 from vlforge.engines.planning import Part, Task
@@ -227,9 +225,7 @@ def test_page_policies_for_image_and_nearly_empty_pages(tmp_path):
 def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     """Broken containers, broken chapters and hostile content, in one job: rejects or safe
     renders, every item accounted for, and nothing leaves the machine."""
-    hits: list[str] = []
-    server = _listening_server(hits)
-    remote = f"http://127.0.0.1:{server.server_address[1]}"
+    server, remote, hits = start_trap_server()
     books = tmp_path / "books"
     good = build_epub(books / "a-good.epub", [("c.xhtml", xhtml(f"<p>{EN_TEXT}</p>"))])
     (books / "b-truncated.epub").write_bytes(good.read_bytes()[:200])
@@ -268,21 +264,6 @@ def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     assert joined["huge.xhtml"] == "Next to a huge image."
     ledger = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
     assert {r["reason"] for r in ledger} == {"corrupt_container", "missing_spine_item", "blank_page", "blank_render"}
-
-
-def _listening_server(hits: list[str]) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 @needs_browser

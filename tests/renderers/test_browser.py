@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import shutil
-import threading
 import time
 
 import pytest
+from conftest import start_trap_server
 
 from vlforge.renderers.browser import (
     BrowserConfig,
@@ -86,19 +85,7 @@ def test_blank_and_zero_size_are_empty_render(renderer):
 @pytest.fixture
 def http_log():
     """A local HTTP server; the renderer must never reach it."""
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv, _, hits = start_trap_server()
     yield srv.server_address[1], hits
     srv.shutdown()
 

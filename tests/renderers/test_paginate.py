@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import re
 import shutil
-import threading
 
 import pytest
+from conftest import start_trap_server
 
 from vlforge.renderers.browser import BrowserConfig, BrowserRenderer, RenderError, is_uniform
 from vlforge.renderers.paginate import (
@@ -236,20 +235,7 @@ def test_a_crashing_document_fails_alone(renderer, tmp_path):
 
 
 def test_remote_requests_are_blocked_and_counted(renderer, tmp_path):
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server, url, hits = start_trap_server()
     try:
         body = f'<p>Text stays.</p><img src="{url}/x.png"><p style="background:url({url}/bg.png)">more</p>'
         head = f'<link rel="stylesheet" href="{url}/remote.css"><script src="{url}/x.js"></script>'
