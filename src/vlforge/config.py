@@ -62,6 +62,14 @@ def _checked_value(dotted: str, default: Any, value: Any) -> Any:
     return value
 
 
+def get_option(options: dict, dotted: str) -> Any:
+    """`get_option(options, "text.field")` -> options["text"]["field"]."""
+    node: Any = options
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
 def parse_set(assignment: str) -> dict:
     """`a.b.c=value` -> {"a": {"b": {"c": value}}}, the value read as YAML (numbers, bools)."""
     dotted, sep, raw = assignment.partition("=")

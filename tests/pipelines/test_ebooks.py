@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
 import struct
 import xml.etree.ElementTree as ET
 import zipfile
@@ -32,9 +30,6 @@ from vlforge.renderers.paginate import squash
 from vlforge.schemas import Reject, Sample, make_key
 from vlforge.shards.reader import find_shards, iter_samples
 
-CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
-needs_browser = pytest.mark.skipif(not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)),
-                                   reason="Chromium not installed")
 REPO = Path(__file__).resolve().parents[2]
 SMALL_PAGES = ("ebooks.page.width=600", "ebooks.page.height=800")
 EN_TEXT = ("The keeper trimmed the wick and wrote the weather in the log before the light was lit. "
@@ -170,7 +165,6 @@ def test_unpacking_is_safe_and_restores_obfuscated_fonts(tmp_path):
 
 # -- books through the browser ---------------------------------------------------------------
 
-@needs_browser
 def test_book_pages_add_up_per_chapter_with_metadata(tmp_path):
     english = xhtml("<h1>One</h1>" + "".join(f"<p>{EN_TEXT * 3}</p>" for _ in range(12)))
     chinese = xhtml("<h1>第二章</h1>" + "".join(f"<p>{ZH_TEXT * 6}</p>" for _ in range(10)), lang="zh")
@@ -197,7 +191,6 @@ def test_book_pages_add_up_per_chapter_with_metadata(tmp_path):
     assert all(not is_uniform(o.image) for o in outcomes)
 
 
-@needs_browser
 def test_markdown_text_and_user_template(tmp_path):
     template = tmp_path / "mine.css"
     template.write_text(":root { --vlforge-margin-top: 20px; --vlforge-margin-right: 30px; "
@@ -211,7 +204,6 @@ def test_markdown_text_and_user_template(tmp_path):
     assert sample.text == "## Title\n\nSome *stressed* words.\n\n- first"
 
 
-@needs_browser
 def test_page_policies_for_image_and_nearly_empty_pages(tmp_path):
     chapters = [("img.xhtml", xhtml('<img src="../images/f.png" alt=""/>')), ("short.xhtml", xhtml("<p>Fin.</p>"))]
     path = build_epub(tmp_path / "p.epub", chapters, files={"images/f.png": png(300, 200)})
@@ -221,7 +213,6 @@ def test_page_policies_for_image_and_nearly_empty_pages(tmp_path):
     assert [o.reason for o in refused] == ["image_only_page", "nearly_empty_page"]
 
 
-@needs_browser
 def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     """Broken containers, broken chapters and hostile content, in one job: rejects or safe
     renders, every item accounted for, and nothing leaves the machine."""
@@ -266,7 +257,6 @@ def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     assert {r["reason"] for r in ledger} == {"corrupt_container", "missing_spine_item", "blank_page", "blank_render"}
 
 
-@needs_browser
 def test_demo_book_rerun_is_byte_identical(tmp_path, cli):
     demo = REPO / "examples" / "ebooks" / "lighthouse.epub"
     for run in ("one", "two"):

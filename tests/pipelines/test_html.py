@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
-
-import pytest
 
 from vlforge.config import resolve_options
 from vlforge.engines.planning import Part, Task
@@ -16,9 +12,6 @@ from vlforge.renderers.browser import is_uniform
 from vlforge.renderers.paginate import squash
 from vlforge.schemas import Reject, Sample, make_key
 
-CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
-needs_browser = pytest.mark.skipif(not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)),
-                                   reason="Chromium not installed")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "html"
 
 JEKYLL_PAGE = """---
@@ -64,7 +57,6 @@ def test_markdown_to_html_drops_liquid_and_front_matter():
     assert "<pre><code>keep  &lt;this&gt;\n</code></pre>" in html
 
 
-@needs_browser
 def test_exam_pages_with_mathml_grouped_or_not(tmp_path):
     paths = sorted(EXAMPLES.glob("*.html"))
     grouped = read_all(tmp_path, paths)
@@ -80,7 +72,6 @@ def test_exam_pages_with_mathml_grouped_or_not(tmp_path):
     assert geometry[0].metadata["document"]["language"] == "zh-Hans"
 
 
-@needs_browser
 def test_markdown_and_xhtml_inputs(tmp_path):
     (tmp_path / "page.md").write_text(JEKYLL_PAGE, encoding="utf-8")
     broken = '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Half <i>open</p></body></html>'

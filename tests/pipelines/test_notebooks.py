@@ -12,7 +12,6 @@ import io
 import json
 import os
 import random
-import shutil
 import struct
 import zlib
 from collections import Counter
@@ -27,10 +26,6 @@ from PIL import Image, ImageDraw
 from vlforge.engines.runner import run_job
 from vlforge.pipelines.notebooks import with_context
 from vlforge.shards.reader import find_shards, iter_samples
-
-CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)),
-                                reason="Chromium not installed")
 
 PY_KERNEL = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
              "language_info": {"name": "python"}}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import time
 
 import pytest
 from conftest import start_trap_server
+from PIL import Image
 
 from vlforge.renderers.browser import (
     BrowserConfig,
@@ -17,13 +17,6 @@ from vlforge.renderers.browser import (
     svg_intrinsic_size,
     worker_renderer,
 )
-
-CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)), reason="Chromium not installed"
-)
-pytest.importorskip("playwright")
-Image = pytest.importorskip("PIL.Image")
 
 TABLE_HTML = """<!doctype html><html><body>
 <table id="t" border="1" style="border-collapse:collapse;font:14px sans-serif">

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 
 import pytest
 from conftest import start_trap_server
+from PIL import Image
 
 from vlforge.renderers.browser import BrowserConfig, BrowserRenderer, RenderError, is_uniform
 from vlforge.renderers.paginate import (
@@ -26,13 +25,6 @@ from vlforge.renderers.paginate import (
     shoot,
     squash,
 )
-
-CHROMIUM = os.environ.get("VLFORGE_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)), reason="Chromium not installed"
-)
-pytest.importorskip("playwright")
-Image = pytest.importorskip("PIL.Image")
 
 SPEC = PageSpec(600, 800)  # smaller than the 1024x1024 default: the tests shoot many pages
 SETTINGS = Settings(SPEC, page_timeout_s=10.0, load_timeout_s=20.0)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import vlforge
-from vlforge.config import resolve_options
+from vlforge.config import get_option, resolve_options
 from vlforge.engines.dedup import run_job_dedup
 from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, write_atomic
 from vlforge.engines.monitor import Monitor
@@ -116,15 +116,9 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: str = 
 def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple[int, Reject]]:
     """The corpus's job-level dedup, once every task has committed (else nothing yet)."""
     dedup = load_corpus(job.corpus_module).job_dedup
-    if not complete or dedup is None or not _option(job.options, dedup.enabled_option):
+    if not complete or dedup is None or not get_option(job.options, dedup.enabled_option):
         return []
     return run_job_dedup(layout, dedup)
-
-
-def _option(options: dict, dotted: str):
-    for part in dotted.split("."):
-        options = options[part]
-    return options
 
 
 def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], engine: str,

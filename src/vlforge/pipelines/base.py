@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from vlforge.config import get_option
 from vlforge.engines.planning import Part, Task
 from vlforge.errors import VlforgeError
 from vlforge.schemas import Reject, Sample
@@ -37,10 +38,7 @@ class TaskContext:
 
     def option(self, dotted: str) -> Any:
         """`ctx.option("text.field")` -> options["text"]["field"]."""
-        node: Any = self.options
-        for part in dotted.split("."):
-            node = node[part]
-        return node
+        return get_option(self.options, dotted)
 
 
 @dataclass(frozen=True)
