@@ -106,6 +106,8 @@ _CORPUS_MODULES = {
     "ebooks": "vlforge.pipelines.ebooks",
     "html": "vlforge.pipelines.html",
     "sft": "vlforge.pipelines.sft",
+    "arxiv": "vlforge.pipelines.arxiv",
+    "pdf": "vlforge.pipelines.pdf",
 }
 
 
