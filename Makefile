@@ -33,14 +33,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ebooks,ray,beam,documents,train]"
 	touch $@
 
-# Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese.
+# Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese;
+# pdflatex (TeX Live) compiles the demo paper and the test papers of the arxiv corpus.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk texlive-latex-base texlive-latex-recommended
 system-deps:
-	@if command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-		echo "system-deps: chromium and CJK fonts present"; \
+	@if command -v chromium >/dev/null && command -v pdflatex >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		echo "system-deps: chromium, pdflatex and CJK fonts present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \
-		echo "system-deps: install Chromium and Noto CJK fonts, e.g. 'sudo apt-get install chromium fonts-noto-cjk'" >&2; exit 1; \
+		echo "system-deps: install them, e.g. 'sudo apt-get install $(SYSTEM_PACKAGES)'" >&2; exit 1; \
 	fi
 
 demo: setup system-deps
