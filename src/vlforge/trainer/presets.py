@@ -1,0 +1,213 @@
+"""Model shapes for the DeepSeek-VL architecture: the paper's 1.3B and 7B, and tiny test shapes.
+
+A `ModelConfig` is plain data (JSON round-trips through `to_dict`/`from_dict`, which is how
+`export_hf` records it). The sub-configs are keyword arguments for the `transformers` config
+classes the model is built from: `SiglipVisionConfig`, `SamVisionConfig`, `LlamaConfig`.
+
+What the data side needs from a preset:
+- `image_size`: the square every image is resized and padded to (the SAM input, 1024, for
+  the hybrid model; the SigLIP input, 384, for the SigLIP-only model). The model makes the
+  low-resolution SigLIP copy itself, so the loader delivers exactly one tensor per image.
+- `image_mean_colour`: the padding colour (the mean colour of the normalisation of the
+  tower that sees `image_size`: CLIP mean for SAM, 0.5 grey for SigLIP).
+- pixels go in as float in [0, 1]; normalisation happens inside the towers.
+- `num_image_tokens`: how many image-token positions one `<image_placeholder>` expands to.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# Normalisation of each tower, from the spec. Applied inside the model, never by the loader.
+SIGLIP_MEAN = (0.5, 0.5, 0.5)
+SIGLIP_STD = (0.5, 0.5, 0.5)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# Padding colours, in 0..255, from the spec (round(255 * mean)).
+CLIP_MEAN_COLOUR = (122, 116, 104)
+SIGLIP_MEAN_COLOUR = (127, 127, 127)
+
+
+@dataclass
+class ModelConfig:
+    """One model shape.
+
+    `vision` is "hybrid" (SigLIP low-res + SAM high-res, split-MLP adaptor) or "siglip"
+    (SigLIP only, plain 2-layer GELU MLP). `llm` never carries `vocab_size` as a fixed truth:
+    `build_model` takes the vocabulary size from the tokenizer; `vocab_size` here is the
+    nominal size used for parameter counts and FLOP estimates.
+    """
+
+    name: str
+    vision: str
+    siglip: dict[str, Any]
+    llm: dict[str, Any]
+    sam: dict[str, Any] | None = None
+    image_size: int = 384
+    low_res_size: int = 384
+    num_image_tokens: int = 576
+    # Channels of the two stride-2 convs after SAM's neck: 256 -> 512 -> 1024 in the paper.
+    # The last one must equal the SigLIP width (both token streams are 1024 wide).
+    downsample_channels: tuple[int, int] = (512, 1024)
+    image_mean_colour: tuple[int, int, int] = SIGLIP_MEAN_COLOUR
+    max_seq_len: int = 4096
+    vocab_size: int = 102400
+
+    def __post_init__(self) -> None:
+        self.downsample_channels = tuple(self.downsample_channels)
+        self.image_mean_colour = tuple(self.image_mean_colour)
+        self.validate()
+
+    @property
+    def llm_width(self) -> int:
+        return int(self.llm["hidden_size"])
+
+    @property
+    def vision_width(self) -> int:
+        return int(self.siglip["hidden_size"])
+
+    @property
+    def low_res_grid(self) -> int:
+        """SigLIP's patch grid side: 384 / 16 = 24 -> 576 tokens."""
+        return self.low_res_size // int(self.siglip["patch_size"])
+
+    def validate(self) -> None:
+        if self.vision not in ("hybrid", "siglip"):
+            raise ValueError(f"vision must be 'hybrid' or 'siglip', got {self.vision!r}")
+        if self.siglip.get("image_size", self.low_res_size) != self.low_res_size:
+            raise ValueError("siglip['image_size'] must equal low_res_size")
+        if self.low_res_grid**2 != self.num_image_tokens:
+            raise ValueError(
+                f"num_image_tokens={self.num_image_tokens} but SigLIP gives "
+                f"{self.low_res_grid}x{self.low_res_grid} patches"
+            )
+        if self.vision == "hybrid":
+            self._validate_hybrid()
+        elif self.image_size != self.low_res_size:
+            raise ValueError("a SigLIP-only model takes image_size == low_res_size")
+
+    def _validate_hybrid(self) -> None:
+        if self.sam is None:
+            raise ValueError("a hybrid model needs a 'sam' sub-config")
+        if self.sam.get("image_size", self.image_size) != self.image_size:
+            raise ValueError("sam['image_size'] must equal image_size")
+        if self.downsample_channels[-1] != self.vision_width:
+            raise ValueError("the last downsample conv must output the SigLIP width")
+        if self.llm_width % 2:
+            raise ValueError("the hybrid split MLP needs an even LLM width")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in known})
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(copy.deepcopy(self), **changes)
+
+
+def _siglip_large_384() -> dict[str, Any]:
+    # timm vit_large_patch16_siglip_384 / HF google/siglip-large-patch16-384 vision tower.
+    # vision_use_head=False: the attention-pooling head is unused, and an unused parameter
+    # would sit in FSDP units with no gradient.
+    return dict(
+        hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+        num_attention_heads=16, image_size=384, patch_size=16, layer_norm_eps=1e-6,
+        vision_use_head=False,
+    )
+
+
+def _sam_base_1024() -> dict[str, Any]:
+    # SAM ViT-B image encoder (timm samvit_base_patch16 / HF facebook/sam-vit-base).
+    return dict(
+        hidden_size=768, output_channels=256, num_hidden_layers=12, num_attention_heads=12,
+        image_size=1024, patch_size=16, window_size=14, global_attn_indexes=[2, 5, 8, 11],
+        mlp_dim=3072, layer_norm_eps=1e-6,
+    )
+
+
+def _rope(theta: float) -> dict[str, Any]:
+    # transformers 5 keeps RoPE settings in `rope_parameters` (rope_theta is no attribute).
+    return {"rope_type": "default", "rope_theta": theta}
+
+
+def _deepseek_llm(hidden: int, layers: int, heads: int, intermediate: int) -> dict[str, Any]:
+    # DeepSeek-LLM is LLaMA-shaped: pre-norm RMSNorm, SwiGLU, RoPE, untied head.
+    return dict(
+        hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096,
+        rms_norm_eps=1e-6, rope_parameters=_rope(10000.0), hidden_act="silu",
+        tie_word_embeddings=False, attention_bias=False,
+    )
+
+
+def _tiny_siglip() -> dict[str, Any]:
+    # 32 px / patch 8 -> 4x4 = 16 image tokens.
+    return dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        image_size=32, patch_size=8, layer_norm_eps=1e-6, vision_use_head=False,
+    )
+
+
+def _tiny_sam() -> dict[str, Any]:
+    # 64 px / patch 8 -> 8x8 grid; block 0 windowed (4), block 1 global, like SAM's pattern.
+    return dict(
+        hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
+        image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64,
+        layer_norm_eps=1e-6,
+    )
+
+
+def _tiny_llm() -> dict[str, Any]:
+    return dict(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, max_position_embeddings=1024, rms_norm_eps=1e-6,
+        rope_parameters=_rope(10000.0), hidden_act="silu", tie_word_embeddings=False,
+        attention_bias=False,
+    )
+
+
+def _build_presets() -> dict[str, ModelConfig]:
+    presets = [
+        ModelConfig(
+            name="tiny", vision="hybrid", siglip=_tiny_siglip(), sam=_tiny_sam(),
+            llm=_tiny_llm(), image_size=64, low_res_size=32, num_image_tokens=16,
+            downsample_channels=(32, 32), image_mean_colour=CLIP_MEAN_COLOUR,
+            max_seq_len=512, vocab_size=512,
+        ),
+        ModelConfig(
+            name="tiny-siglip", vision="siglip", siglip=_tiny_siglip(), llm=_tiny_llm(),
+            image_size=32, low_res_size=32, num_image_tokens=16,
+            image_mean_colour=SIGLIP_MEAN_COLOUR, max_seq_len=512, vocab_size=512,
+        ),
+        ModelConfig(
+            name="deepseek-vl-1.3b", vision="siglip", siglip=_siglip_large_384(),
+            llm=_deepseek_llm(2048, 24, 16, 5504), image_size=384, low_res_size=384,
+            image_mean_colour=SIGLIP_MEAN_COLOUR,
+        ),
+        ModelConfig(
+            name="deepseek-vl-7b", vision="hybrid", siglip=_siglip_large_384(),
+            sam=_sam_base_1024(), llm=_deepseek_llm(4096, 30, 32, 11008), image_size=1024,
+            low_res_size=384, downsample_channels=(512, 1024), image_mean_colour=CLIP_MEAN_COLOUR,
+        ),
+    ]
+    return {p.name: p for p in presets}
+
+
+PRESETS: dict[str, ModelConfig] = _build_presets()
+
+
+def get_preset(name: str) -> ModelConfig:
+    """A fresh copy of a named preset (callers may mutate it)."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown model preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])
+
+
+def resolve_config(preset: str | ModelConfig) -> ModelConfig:
+    return get_preset(preset) if isinstance(preset, str) else copy.deepcopy(preset)
