@@ -1,0 +1,419 @@
+"""Our shards -> training examples: token ids, labels and the images they point at.
+
+Three kinds of shard, three kinds of example (labels aligned with input_ids, -100 ignored):
+
+    language     text shards (KEY.txt / KEY.md; records without an image)
+                 [bos] text [eos], all supervised; a long text is cut into max_seq_len
+                 chunks (a last chunk of one token is dropped: it predicts nothing)
+    multimodal   image pairs: notebooks (png + py), pages from ebooks/html/arxiv/pdf
+                 (png + md/txt); captioning-style, through the "deepseek" template with
+                 an empty system prompt:
+                     User: <image_placeholder>\\n{instruction}\\n\\nAssistant: {text}<eos>
+                 the instruction picked from a short list by the key's hash and the text
+                 member's kind; only " {text}" + eos are supervised. Too long: the answer
+                 is cut (and then has no eos: the text did not end there); the prompt with
+                 its image tokens is never cut.
+    sft          KEY.conv.json (the record exactly as the sft job read it, in the LLaVA,
+                 DeepSeek-VL or ms-swift layout) + KEY.png/jpg (first image) + the extra
+                 images in KEY.json metadata `extra_images`; through the template with
+                 the default system prompt (or the record's own); answers + eos supervised.
+                 Too long: cut at max_seq_len, never inside an image's token run.
+
+Every multimodal example keeps at least one image and every language one has none, so
+a batch's modality always says whether the vision tower runs.
+
+`ShardSource` serves the examples of a set of shards to one data-parallel rank: every epoch
+is a permutation of all records seeded by (seed, epoch); rank r takes every world_size-th
+record of it (the tail that does not divide evenly is left out of that epoch, so all ranks
+have the same number of records and disjoint ones). Its `state_dict` (epoch, position in
+the rank's order, examples already taken from the current record) is the exact data
+position: loading it gives the same next examples.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tarfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vlforge.errors import VlforgeError
+from vlforge.shards.reader import find_shards, split_member_name
+from vlforge.taxonomy.records import RecordError, parse_record
+from vlforge.trainer.template import (
+    ASSISTANT,
+    DEFAULT_SYSTEM_PROMPT,
+    IGNORE_INDEX,
+    USER,
+    Turn,
+    encode_conversation,
+    encode_prompt,
+)
+from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
+
+KINDS = ("language", "multimodal", "sft")
+MODALITIES = ("language", "multimodal")
+TEXT_MEMBERS = ("txt", "md", "py")  # preference order when a record has several
+IMAGE_MEMBERS = ("png", "jpg", "webp")
+CONVERSATION_MEMBER = "conv.json"
+METADATA_MEMBER = "json"
+
+# Instructions for captioning-style pairs, by the text member's kind. A few wordings so the
+# model learns the task, not one string; the key's hash picks one, so a sample always gets
+# the same prompt.
+INSTRUCTIONS = {
+    "py": ("Write the code that produced this plot.",
+           "Write the Python code that generates this output.",
+           "Reproduce this figure with Python code."),
+    "md": ("Convert this page to markdown.",
+           "Transcribe the page as markdown.",
+           "Write the markdown of this document."),
+    "txt": ("Transcribe the page.",
+            "Read the text in this image.",
+            "Write down the text on this page."),
+}
+
+# SFT roles -> template roles. Tool/function output is input the model reads, never writes.
+ROLE_MAP = {"human": USER, "user": USER, "tool": USER, "function": USER, "observation": USER,
+            "gpt": ASSISTANT, "assistant": ASSISTANT, "model": ASSISTANT, "bot": ASSISTANT}
+LLAVA_IMAGE_TAG = "<image>"  # LLaVA and ms-swift mark images so; DeepSeek-VL with IMAGE_TOKEN
+
+
+class SkipRecord(Exception):
+    """A record that gives no training example; `reason` is counted in ShardSource.skipped."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Example:
+    key: str
+    modality: str  # "language" or "multimodal"
+    input_ids: list[int]
+    labels: list[int]
+    images: list[bytes] = field(default_factory=list)  # encoded, one per image-token run, in order
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def pick_instruction(key: str, text_member: str) -> str:
+    choices = INSTRUCTIONS[text_member]
+    return choices[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(choices)]
+
+
+def truncate(input_ids: list[int], labels: list[int], image_id: int, max_len: int) -> tuple[list, list, int]:
+    """Cut to max_len, moving the cut back to the start of an image run it would split.
+
+    Returns (input_ids, labels, images kept); the caller drops the images past the cut.
+    """
+    cut = min(len(input_ids), max_len)
+    if cut < len(input_ids) and input_ids[cut] == image_id:
+        while cut > 0 and input_ids[cut - 1] == image_id:
+            cut -= 1
+    ids = input_ids[:cut]
+    return ids, labels[:cut], ids.count(image_id)
+
+
+@dataclass(frozen=True)
+class ExampleEncoder:
+    """Turns one record's members into examples; holds everything tokenising needs."""
+
+    tokenizer: Any
+    max_seq_len: int
+    num_image_tokens: int
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # SFT conversations without their own
+    pair_system_prompt: str = ""  # captioning-style pairs: no system prompt, tokens matter
+
+    def __post_init__(self) -> None:
+        if self.max_seq_len < self.num_image_tokens + 32:
+            raise ValueError(
+                f"max_seq_len={self.max_seq_len} cannot hold an image ({self.num_image_tokens} tokens) "
+                "with its prompt and an answer; the paper's stage-1 length of 512 counts text only, "
+                f"so give at least num_image_tokens + 512 = {self.num_image_tokens + 512}")
+
+    @classmethod
+    def for_model(cls, tokenizer, model_config, max_seq_len: int | None = None, **kwargs) -> ExampleEncoder:
+        """From a ModelConfig (num_image_tokens, max_seq_len) and the stage's sequence length."""
+        return cls(tokenizer, max_seq_len or model_config.max_seq_len, model_config.num_image_tokens, **kwargs)
+
+    @property
+    def image_id(self) -> int:
+        return self.tokenizer.image_token_id
+
+    def language(self, key: str, text: str) -> list[Example]:
+        if not text.strip():
+            raise SkipRecord("empty_text")
+        ids = [self.tokenizer.bos_token_id, *encode_text(self.tokenizer, text), self.tokenizer.eos_token_id]
+        chunks = [ids[start:start + self.max_seq_len] for start in range(0, len(ids), self.max_seq_len)]
+        return [Example(f"{key}#{i}" if i else key, "language", chunk, list(chunk))
+                for i, chunk in enumerate(chunks) if len(chunk) > 1]
+
+    def pair(self, key: str, image: bytes, text: str, text_member: str) -> list[Example]:
+        if not text.strip():
+            raise SkipRecord("empty_text")
+        user = f"{IMAGE_TOKEN}\n{pick_instruction(key, text_member)}"
+        prompt = encode_prompt(self.tokenizer, user, self.num_image_tokens, system_prompt=self.pair_system_prompt)
+        budget = self.max_seq_len - len(prompt)
+        if budget < 1:
+            raise SkipRecord("prompt_too_long")
+        answer = encode_text(self.tokenizer, " " + text) + [self.tokenizer.eos_token_id]
+        answer = answer[:budget]  # a cut answer loses its eos too
+        ids = prompt + answer
+        return [Example(key, "multimodal", ids, [IGNORE_INDEX] * len(prompt) + answer, [image])]
+
+    def conversation(self, key: str, record: dict, images: list[bytes]) -> list[Example]:
+        system, turns = conversation_turns(record, len(images))
+        ids, labels = encode_conversation(self.tokenizer, turns, self.num_image_tokens,
+                                          self.system_prompt if system is None else system)
+        ids, labels, image_tokens = truncate(ids, labels, self.image_id, self.max_seq_len)
+        kept = images[:image_tokens // self.num_image_tokens]
+        if all(label == IGNORE_INDEX for label in labels):
+            raise SkipRecord("no_answer_within_max_seq_len")
+        if images and not kept:
+            raise SkipRecord("image_past_max_seq_len")
+        return [Example(key, "multimodal" if kept else "language", ids, labels, kept)]
+
+
+# --- SFT records -> template turns ---------------------------------------------------------
+
+def _raw_turns(record: dict) -> tuple[str | None, list[tuple[str, str]]]:
+    """(system prompt or None, [(role, text)]) in the record's own roles."""
+    fmt = parse_record(record).format
+    if fmt == "llava":
+        return None, [(t["from"].lower(), t["value"]) for t in record["conversations"]]
+    if fmt == "deepseek":
+        key = next(k for k in ("conversation", "conversations", "messages")
+                   if isinstance(record.get(k), list) and record[k] and "role" in record[k][0])
+        return None, [(t["role"].lower(), t["content"]) for t in record[key]]
+    pairs = [*(record.get("history") or []), [record["query"], record.get("response")]]
+    turns = [(role, text) for q, r in pairs for role, text in (("user", q), ("assistant", r)) if text is not None]
+    return record.get("system") if isinstance(record.get("system"), str) else None, turns
+
+
+def _merge(raw: list[tuple[str, str]]) -> tuple[list[str], list[Turn]]:
+    """System texts, and the turns with template roles, consecutive same-role turns joined."""
+    systems, turns = [], []
+    for role, text in raw:
+        if role == "system":
+            systems.append(text)
+        elif turns and turns[-1].role == ROLE_MAP[role]:
+            turns[-1] = Turn(turns[-1].role, turns[-1].content + "\n" + text)
+        else:
+            turns.append(Turn(ROLE_MAP[role], text))
+    while turns and turns[0].role != USER:  # an answer before any question teaches nothing
+        turns.pop(0)
+    if turns and turns[-1].role == USER:  # a trailing question has no answer to supervise
+        turns.pop()
+    return systems, turns
+
+
+def _place_images(turns: list[Turn], num_images: int) -> list[Turn]:
+    """Turns whose placeholders match the images: LLaVA/swift tags converted, none -> first turn."""
+    if num_images:
+        turns = [Turn(t.role, t.content.replace(LLAVA_IMAGE_TAG, IMAGE_TOKEN)) for t in turns]
+    placeholders = sum(t.content.count(IMAGE_TOKEN) for t in turns if t.role == USER)
+    if placeholders == 0 and num_images:
+        turns[0] = Turn(USER, IMAGE_TOKEN * num_images + "\n" + turns[0].content)
+    elif placeholders != num_images:
+        raise SkipRecord("image_count_mismatch")
+    return turns
+
+
+def conversation_turns(record: dict, num_images: int) -> tuple[str | None, list[Turn]]:
+    """(system prompt or None for the default, alternating turns ending with an answer)."""
+    try:
+        system, raw = _raw_turns(record)
+        systems, turns = _merge(raw)
+    except (RecordError, KeyError, TypeError, AttributeError):
+        raise SkipRecord("invalid_record") from None
+    if not turns:
+        raise SkipRecord("no_answer")
+    if systems:
+        system = "\n".join(systems)
+    return system, _place_images(turns, num_images)
+
+
+# --- shard index ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where one sample's members lie: shard path and ext -> (data offset, size)."""
+
+    shard: str
+    key: str
+    members: dict[str, tuple[int, int]]
+
+    def first(self, names: Iterable[str]) -> str | None:
+        return next((n for n in names if n in self.members), None)
+
+    @property
+    def has_image(self) -> bool:
+        return self.first(IMAGE_MEMBERS) is not None
+
+
+def scan_shard(path: str) -> list[RecordRef]:
+    """The records of one tar in file order, from its headers alone (payloads are skipped)."""
+    records: dict[str, dict[str, tuple[int, int]]] = {}
+    with tarfile.open(path, mode="r:") as tar:
+        for member in tar:
+            if member.isfile():
+                key, ext = split_member_name(member.name)
+                records.setdefault(key, {})[ext] = (member.offset_data, member.size)
+    return [RecordRef(path, key, members) for key, members in records.items()]
+
+
+def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[RecordRef]:
+    """Every record of the given shards or directories (each directory's shards sorted)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    shards = list(dict.fromkeys(str(s) for p in paths for s in find_shards(p)))
+    return [ref for shard in shards for ref in scan_shard(shard)]
+
+
+def _wanted(ref: RecordRef, kind: str, modality: str | None) -> bool:
+    if kind == "sft":
+        usable = CONVERSATION_MEMBER in ref.members
+        if modality is not None:
+            usable = usable and ref.has_image == (modality == "multimodal")
+        return usable
+    has_text = ref.first(TEXT_MEMBERS) is not None
+    return has_text and ref.has_image == (kind == "multimodal")
+
+
+# --- the source ----------------------------------------------------------------------------
+
+class ShardSource:
+    """An endless, deterministic, rank-sharded stream of Examples from shards of one kind.
+
+    kind: "language" (records without an image), "multimodal" (image + text member) or
+    "sft" (conversation records; `modality` keeps only those with ("multimodal") or
+    without ("language") an image, which is how stage 3 splits SFT for modality grouping).
+    """
+
+    def __init__(self, paths, kind: str, encoder: ExampleEncoder, *, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, shuffle: bool = True, modality: str | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if modality not in (None, *MODALITIES) or (modality and kind != "sft"):
+            raise ValueError("modality ('language' or 'multimodal') filters sft sources only")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
+        self.kind, self.encoder, self.seed, self.shuffle = kind, encoder, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.records = [r for r in index_shards(paths) if _wanted(r, kind, modality)]
+        self.modality = modality or (kind if kind != "sft" else None)
+        self.per_rank = len(self.records) // world_size
+        if self.per_rank == 0:
+            raise VlforgeError(f"{paths}: {len(self.records)} usable {kind} records for {world_size} ranks; "
+                               "each rank needs at least one")
+        self.skipped: Counter[str] = Counter()  # reasons of records that gave no example
+        self._files: dict[str, Any] = {}
+        self._epoch, self._cursor, self._taken = 0, 0, 0
+        self._order_cache: tuple[int, np.ndarray] | None = None
+        self._current: list[Example] | None = None  # examples of the record at the cursor
+        self._emitted_this_epoch = False
+
+    def __len__(self) -> int:
+        """Records this rank reads per epoch."""
+        return self.per_rank
+
+    def __iter__(self) -> Iterator[Example]:
+        return self
+
+    def __next__(self) -> Example:
+        while True:
+            if self._current is None:
+                self._current = self._encode(self.records[self._order()[self._cursor]])
+            if self._taken < len(self._current):
+                self._taken += 1
+                self._emitted_this_epoch = True
+                return self._current[self._taken - 1]
+            self._advance()
+
+    def _advance(self) -> None:
+        self._cursor, self._taken, self._current = self._cursor + 1, 0, None
+        if self._cursor == self.per_rank:
+            if not self._emitted_this_epoch:
+                raise VlforgeError(f"a whole epoch of {self.kind} records gave no example: "
+                                   f"{dict(self.skipped)}")
+            self._epoch, self._cursor, self._emitted_this_epoch = self._epoch + 1, 0, False
+
+    def _order(self) -> np.ndarray:
+        """This rank's record indices for the current epoch (a pure function of seed, epoch)."""
+        if self._order_cache is None or self._order_cache[0] != self._epoch:
+            count = len(self.records)
+            order = (np.random.default_rng([self.seed, self._epoch]).permutation(count) if self.shuffle
+                     else np.arange(count))
+            self._order_cache = (self._epoch, order[self.rank:self.per_rank * self.world_size:self.world_size])
+        return self._order_cache[1]
+
+    def _read(self, ref: RecordRef, member: str) -> bytes:
+        handle = self._files.get(ref.shard)
+        if handle is None:
+            handle = self._files[ref.shard] = open(ref.shard, "rb")
+        offset, size = ref.members[member]
+        handle.seek(offset)
+        return handle.read(size)
+
+    def _encode(self, ref: RecordRef) -> list[Example]:
+        try:
+            if self.kind == "sft":
+                return self.encoder.conversation(ref.key, self._json(ref, CONVERSATION_MEMBER), self._images(ref))
+            member = ref.first(TEXT_MEMBERS)
+            text = self._read(ref, member).decode("utf-8")
+            if self.kind == "language":
+                return self.encoder.language(ref.key, text)
+            return self.encoder.pair(ref.key, self._read(ref, ref.first(IMAGE_MEMBERS)), text, member)
+        except SkipRecord as skip:
+            self.skipped[skip.reason] += 1
+            return []
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self.skipped["undecodable"] += 1
+            return []
+
+    def _json(self, ref: RecordRef, member: str) -> Any:
+        return json.loads(self._read(ref, member))
+
+    def _images(self, ref: RecordRef) -> list[bytes]:
+        """The record's first image member, then metadata `extra_images` (sft's images 2..n)."""
+        first = ref.first(IMAGE_MEMBERS)
+        if first is None:
+            return []
+        extra = []
+        if METADATA_MEMBER in ref.members:
+            metadata = self._json(ref, METADATA_MEMBER).get("metadata") or {}
+            extra = [base64.b64decode(e["base64"]) for e in metadata.get("extra_images") or []]
+        return [self._read(ref, first), *extra]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "cursor": self._cursor, "taken": self._taken,
+                "records": len(self.records), "seed": self.seed, "rank": self.rank,
+                "world_size": self.world_size, "emitted_this_epoch": self._emitted_this_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        mine = self.state_dict()
+        for name in ("records", "seed", "rank", "world_size"):
+            if state[name] != mine[name]:
+                raise VlforgeError(f"data position saved with {name}={state[name]}, this source has "
+                                   f"{mine[name]}: resume with the same shards, seed and ranks")
+        self._epoch, self._cursor, self._taken = state["epoch"], state["cursor"], state["taken"]
+        self._emitted_this_epoch = state.get("emitted_this_epoch", True)
+        self._current = None
+
+    def close(self) -> None:
+        for handle in getattr(self, "_files", {}).values():
+            handle.close()
+        self._files = {}
+
+    def __del__(self) -> None:
+        self.close()
