@@ -82,6 +82,15 @@ def test_every_page_is_a_sample_or_a_reject(job, papers):
         assert numbers == list(range(1, page_count + 1))
 
 
+def test_stats_carry_a_record_per_paper(job, papers):
+    summary = load_stats(job)["summary"]
+    demo = next(p for p in summary["papers"] if p["source"] == str(papers / "arxiv" / "tide-harmonics.pdf"))
+    assert demo["pages"] == demo["pages_accepted"] == 4 and demo["mean_score"] >= 0.9
+    assert summary["pages"] == sum(p["pages"] for p in summary["papers"])
+    assert summary["page_acceptance_rate"] == round(summary["pages_accepted"] / summary["pages"], 4)
+    assert summary["tools"]["pandoc"].startswith("3.") and "pypdfium2" in summary["tools"]
+
+
 def test_demo_paper_pages_pair_with_their_markdown(job, papers):
     pdf_path = papers / "folder" / "tide-harmonics" / "main.pdf"
     raws = sorted((raw for raw in samples_of(job) if json.loads(raw["json"])["provenance"]["source"] == str(pdf_path)),

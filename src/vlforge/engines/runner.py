@@ -143,8 +143,20 @@ def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], en
         "shards_dir": str(layout.shards_dir),
         "rejects_file": str(layout.rejects_file),
     })
+    summary = _corpus_summary(job, layout, complete=all(done.values()))
+    if summary is not None:
+        stats["summary"] = summary
     write_atomic(layout.stats_file, json.dumps(stats, indent=1, sort_keys=True).encode())
     return stats
+
+
+def _corpus_summary(job: JobSpec, layout: OutputLayout, complete: bool) -> dict | None:
+    """The corpus's own account of a finished job (only once every task has committed:
+    a partial job's summary would mislead)."""
+    summarize = load_corpus(job.corpus_module).summarize
+    if summarize is None or not complete:
+        return None
+    return summarize(str(layout.root))
 
 
 def _sum_stats(markers: list[dict], job_rejects: list[tuple[int, Reject]], layout: OutputLayout) -> dict:

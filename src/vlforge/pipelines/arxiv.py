@@ -401,10 +401,26 @@ def paper_summary(output_dir: str | Path) -> list[dict]:
     return summary
 
 
+def job_summary(output_dir: str) -> dict:
+    """stats.json's "summary" for an arxiv job: every paper's record, the page totals and
+    the acceptance rate (Nougat kept ~47% of pages at 0.9), and the tool versions used."""
+    papers = paper_summary(output_dir)
+    pages = sum(p["pages"] for p in papers)
+    accepted = sum(p["pages_accepted"] for p in papers)
+    return {
+        "papers": papers,
+        "pages": pages,
+        "pages_accepted": accepted,
+        "page_acceptance_rate": round(accepted / pages, 4) if pages else None,
+        "tools": _tool_versions(),
+    }
+
+
 CORPUS = Corpus(
     name="arxiv",
     description="LaTeX source + PDF papers -> page images paired with the page's markdown (pandoc, "
                 "Nougat-style page alignment)",
     read=read,
     defaults=DEFAULTS,
+    summarize=job_summary,
 )

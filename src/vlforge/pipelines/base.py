@@ -70,6 +70,9 @@ class Corpus:
     # run such tasks in long-lived actors that keep it (Ray), with these resources each,
     # e.g. {"num_gpus": 1} for a model stage.
     actor_resources: dict[str, float] | None = None
+    # Called once by the driver after every task committed, with the job's output directory;
+    # what it returns lands in stats.json under "summary" (e.g. arxiv: per-paper records).
+    summarize: Callable[[str], dict] | None = None
 
 
 def exception_detail(exc: BaseException) -> str:
