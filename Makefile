@@ -11,7 +11,7 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text notebooks ebooks html taxonomy-model clean help
+.PHONY: setup system-deps demo test lint bench text notebooks ebooks html arxiv pdf train taxonomy-model clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
@@ -22,6 +22,8 @@ help:
 	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
 	@echo "make notebooks IN='notebooks or dumps' OUT=dir   notebook image+code pairs"
 	@echo "make ebooks IN=... OUT=... | make html IN=... OUT=...   page image + page text pairs"
+	@echo "make arxiv IN='papers' OUT=dir   LaTeX source + PDF -> page image + page markdown"
+	@echo "make pdf IN='PDFs' OUT=dir NOUGAT=checkpoint-dir   PDF pages through the Nougat model"
 	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
 setup: $(VENV)/.installed
@@ -61,6 +63,10 @@ demo: setup system-deps
 	$(BIN)/vlforge inspect $(OUT)/ebooks --grid $(OUT)/ebooks/grid.png -n 8
 	$(BIN)/vlforge run html examples/html --output $(OUT)/html --workers $(WORKERS)
 	$(BIN)/vlforge inspect $(OUT)/html
+	$(BIN)/python examples/make_paper.py
+	$(BIN)/vlforge run arxiv examples/papers --output $(OUT)/arxiv --workers $(WORKERS)
+	@echo; echo "shards: $(OUT)/arxiv/shards   per-paper records: $(OUT)/arxiv/stats.json (summary)"
+	$(BIN)/vlforge inspect $(OUT)/arxiv
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -73,6 +79,7 @@ bench: setup system-deps
 	$(BIN)/python bench/notebooks.py
 	$(BIN)/python bench/ebooks.py
 	$(BIN)/python bench/taxonomy_tag.py
+	$(BIN)/python bench/rasterise.py
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
@@ -94,6 +101,15 @@ ebooks: setup system-deps
 html: setup system-deps
 	@test -n "$(IN)" || (echo "usage: make html IN='HTML/XHTML/.md files or dirs' OUT=dir" >&2; exit 2)
 	$(BIN)/vlforge run html $(IN) --output $(OUT) --workers $(WORKERS)
+
+arxiv: setup system-deps
+	@test -n "$(IN)" || (echo "usage: make arxiv IN='paper folders, or ID.tar.gz/ID.gz + ID.pdf pairs' OUT=dir" >&2; exit 2)
+	$(BIN)/vlforge run arxiv $(IN) --output $(OUT) --workers $(WORKERS)
+
+# The Nougat model path needs a local checkpoint folder: NOUGAT=path/to/nougat-base
+pdf: setup
+	@test -n "$(IN)" -a -n "$(NOUGAT)" || (echo "usage: make pdf IN='PDFs or dirs' OUT=dir NOUGAT=path/to/nougat-checkpoint" >&2; exit 2)
+	$(BIN)/vlforge run pdf $(IN) --output $(OUT) --workers $(WORKERS) --set nougat.model=$(NOUGAT)
 
 # Rebuilds the shipped prompt set and fastText models (same seed -> same bytes), then scores them.
 taxonomy-model: setup

@@ -44,6 +44,8 @@ def prepare_job(corpus_name: str, inputs: list[str], output_dir: str,
     module = corpus_module(corpus_name)
     corpus = load_corpus(module)
     options = resolve_options(corpus.defaults, config_file, assignments)
+    if corpus.check_options is not None:
+        corpus.check_options(options)
     files = expand_inputs(inputs)
     tasks = plan_tasks(files, corpus.splittable_suffixes, options)
     job = JobSpec(corpus_name, module, options, str(Path(output_dir).absolute()),

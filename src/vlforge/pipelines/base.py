@@ -73,6 +73,9 @@ class Corpus:
     # Called once by the driver after every task committed, with the job's output directory;
     # what it returns lands in stats.json under "summary" (e.g. arxiv: per-paper records).
     summarize: Callable[[str], dict] | None = None
+    # Checks the resolved options on the driver before the output directory is claimed, so
+    # a job that cannot run (e.g. pdf without a model) fails at once with a VlforgeError.
+    check_options: Callable[[dict], Any] | None = None
 
 
 def exception_detail(exc: BaseException) -> str:
