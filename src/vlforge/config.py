@@ -27,6 +27,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "shards": {"max_count": 10_000, "max_bytes": 1024 * 1024 * 1024},
     "engine": {
         "retries": 1,  # how often a task that raised is run again before it counts as failed
+        # Ray: GPUs each long-lived actor asks for (corpora with a model stage, e.g. pdf's
+        # Nougat). 0 runs the model on CPU; 1 gives each actor a GPU of its own.
+        "actor_gpus": 0.0,
     },
 }
 

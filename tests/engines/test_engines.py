@@ -105,3 +105,15 @@ def test_browser_stages_give_the_same_pairs_on_every_engine(engine, notebooks_lo
     assert output_digests(tmp_path) == digests
     assert {k: stats[k] for k in TOTALS} == {k: reference[k] for k in TOTALS}
     assert stats["accepted"] > 0 and reference["tasks"] == 3
+
+
+def test_model_corpora_ask_ray_for_the_gpus_the_option_names():
+    from vlforge.config import resolve_options
+    from vlforge.engines.ray_engine import actor_resources
+    from vlforge.pipelines.base import get_corpus
+
+    pdf = get_corpus("pdf")
+    on_gpu = resolve_options(pdf.defaults, None, ("engine.actor_gpus=1",))
+    assert actor_resources(pdf.actor_resources, on_gpu) == {"num_gpus": 1.0}
+    assert actor_resources(pdf.actor_resources, resolve_options(pdf.defaults, None, ())) == {}
+    assert actor_resources(get_corpus("text").actor_resources, on_gpu) is None  # plain tasks

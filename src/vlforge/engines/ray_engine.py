@@ -39,6 +39,15 @@ def _local_runtime_env() -> dict:
     return {"env_vars": {"PYTHONPATH": driver_pythonpath()}}
 
 
+def actor_resources(corpus_resources: dict[str, float] | None, options: dict) -> dict[str, float] | None:
+    """What each actor asks Ray for: the corpus's own resources, plus `engine.actor_gpus`.
+    None means the corpus runs as plain tasks (no per-process resource to keep)."""
+    if corpus_resources is None:
+        return None
+    gpus = options["engine"]["actor_gpus"]
+    return {**corpus_resources, "num_gpus": gpus} if gpus else dict(corpus_resources)
+
+
 class RayEngine:
     name = "ray"
 
@@ -59,7 +68,7 @@ class RayEngine:
 
     def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, dict | str]:
         self._init()
-        resources = load_corpus(job.corpus_module).actor_resources
+        resources = actor_resources(load_corpus(job.corpus_module).actor_resources, job.options)
         if resources is not None:
             return self._run_on_actors(job, tasks, monitor, resources)
         return self._run_as_tasks(job, tasks, monitor)
