@@ -24,6 +24,7 @@ help:
 	@echo "make ebooks IN=... OUT=... | make html IN=... OUT=...   page image + page text pairs"
 	@echo "make arxiv IN='papers' OUT=dir   LaTeX source + PDF -> page image + page markdown"
 	@echo "make pdf IN='PDFs' OUT=dir NOUGAT=checkpoint-dir   PDF pages through the Nougat model"
+	@echo "make train STAGE=1|2|3 TRAIN_CONFIG=$(TRAIN_CONFIG) NPROC=$(NPROC)   one trainer stage (torchrun)"
 	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
 setup: $(VENV)/.installed
@@ -67,6 +68,14 @@ demo: setup system-deps
 	$(BIN)/vlforge run arxiv examples/papers --output $(OUT)/arxiv --workers $(WORKERS)
 	@echo; echo "shards: $(OUT)/arxiv/shards   per-paper records: $(OUT)/arxiv/stats.json (summary)"
 	$(BIN)/vlforge inspect $(OUT)/arxiv
+	$(BIN)/vlforge run sft examples/sft/conversations.jsonl --output $(OUT)/sft --workers $(WORKERS)
+	$(BIN)/vlforge inspect $(OUT)/sft
+	@echo; echo "--- training: a few steps of each stage, tiny preset, 2 CPU ranks on gloo"
+	$(BIN)/python -m vlforge.trainer.evaluation $(OUT)/notebooks/shards $(OUT)/ebooks/shards $(OUT)/html/shards $(OUT)/arxiv/shards --output $(OUT)/mc/mc.jsonl
+	rm -rf $(OUT)/train
+	$(MAKE) --no-print-directory train STAGE=1 TRAIN_SET="--set root=$(OUT)"
+	$(MAKE) --no-print-directory train STAGE=2 TRAIN_SET="--set root=$(OUT)"
+	$(MAKE) --no-print-directory train STAGE=3 TRAIN_SET="--set root=$(OUT)"
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -80,6 +89,7 @@ bench: setup system-deps
 	$(BIN)/python bench/ebooks.py
 	$(BIN)/python bench/taxonomy_tag.py
 	$(BIN)/python bench/rasterise.py
+	$(BIN)/python bench/trainer.py
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
@@ -110,6 +120,14 @@ arxiv: setup system-deps
 pdf: setup
 	@test -n "$(IN)" -a -n "$(NOUGAT)" || (echo "usage: make pdf IN='PDFs or dirs' OUT=dir NOUGAT=path/to/nougat-checkpoint" >&2; exit 2)
 	$(BIN)/vlforge run pdf $(IN) --output $(OUT) --workers $(WORKERS) --set nougat.model=$(NOUGAT)
+
+# One training stage: make train STAGE=2 [TRAIN_CONFIG=file.yaml] [NPROC=2] [TRAIN_SET="--set steps=100"]
+STAGE ?= 1
+TRAIN_CONFIG ?= configs/train-tiny.yaml
+NPROC ?= 2
+TRAIN_SET ?=
+train: setup
+	$(BIN)/vlforge train --stage $(STAGE) --config $(TRAIN_CONFIG) --nproc $(NPROC) $(TRAIN_SET)
 
 # Rebuilds the shipped prompt set and fastText models (same seed -> same bytes), then scores them.
 taxonomy-model: setup

@@ -1,4 +1,4 @@
-"""`vlforge`: run corpus jobs and inspect their shards.
+"""`vlforge`: run corpus jobs, inspect their shards, and train on them.
 
 Errors a user can fix (bad arguments, missing inputs, an output dir of another job) end in a
 one-line `vlforge: error: ...` and exit status 2, never a traceback.
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect(sub)
     from vlforge.taxonomy.cli import add_taxonomy_parser
     add_taxonomy_parser(sub)
+    from vlforge.trainer.cli import add_train_parser
+    add_train_parser(sub)
     return parser
 
 

@@ -103,6 +103,15 @@ def test_the_warmup_is_followed_step_by_step(tok, shards):
         assert abs(got - want) < binomial_tolerance(expected[window])
 
 
+def test_accumulated_micro_batches_of_one_step_share_its_modality(tok, shards):
+    batches = make_batches(tok, shards, world_size=1, batches_per_step=3, warmup_steps=40)
+    steps = [[next(batches)["modality"] for _ in range(3)] for _ in range(200)]
+    assert all(len(set(micro)) == 1 for micro in steps)
+    assert [micro[0] for micro in steps] == [batches.modality_at(step) for step in range(200)]
+    assert batches.share_at(40) == pytest.approx(0.7)  # the warm-up counts optimizer steps
+    assert {micro[0] for micro in steps} == {"language", "multimodal"}
+
+
 def test_ungrouped_batches_draw_each_example(tok, shards):
     batches = make_batches(tok, shards, world_size=1, group_by_modality=False, batch_size=4)
     kinds, mixed = [], 0

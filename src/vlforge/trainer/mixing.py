@@ -219,9 +219,12 @@ class MixedBatches:
                  warmup_steps: int = 0, warmup_shape: str = "linear", group_by_modality: bool = True,
                  packing: bool = False, seq_len: int = 4096, seed: int = 0, rank: int = 0,
                  world_size: int = 1, sft_sources: dict | None = None, sft_share: float = 0.0,
-                 image_workers: int = 0):
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+                 image_workers: int = 0, batches_per_step: int = 1):
+        if batch_size < 1 or batches_per_step < 1:
+            raise ValueError("batch_size and batches_per_step must be at least 1")
+        # Micro-batches that make one optimizer step (gradient accumulation): the modality and
+        # the warm-up go by optimizer step, so a grouped step is one modality all through.
+        self.batches_per_step = batches_per_step
         language_share(0, 1.0, warmup_steps, warmup_shape)  # validates the shape
         self.batch_size, self.packing, self.seq_len = batch_size, packing, seq_len
         self.group_by_modality, self.seed, self.rank = group_by_modality, seed, rank
@@ -268,7 +271,8 @@ class MixedBatches:
         return language_share(step, self.target, self.warmup_steps, self.warmup_shape)
 
     def modality_at(self, step: int) -> str:
-        """The modality of a grouped global step: the same on every rank (no rank in the seed)."""
+        """The modality of a grouped optimizer step: the same on every rank (no rank in the
+        seed) and for each of its batches_per_step micro-batches."""
         u = np.random.default_rng([self.seed, step, _GLOBAL_STREAM]).random()
         return "language" if u < self.share_at(step) else "multimodal"
 
@@ -299,7 +303,7 @@ class MixedBatches:
 
     def __next__(self) -> dict[str, Any]:
         draws = np.random.default_rng([self.seed, self.step, _RANK_STREAM, self.rank])
-        pick = self._picker(self.step, draws)
+        pick = self._picker(self.step // self.batches_per_step, draws)
         if self.packing:
             batch = self.collator.packed(self._rows(pick, draws), self.seq_len)
         else:

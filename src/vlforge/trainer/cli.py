@@ -1,0 +1,95 @@
+"""`vlforge train`: one DeepSeek-VL training stage on our shards.
+
+    vlforge train --stage {1,2,3} --config FILE [--set key=value ...] [--nproc N]
+
+With --nproc N > 1 the command starts N processes itself through torchrun
+(`python -m torch.distributed.run --standalone`); under torchrun, on many nodes, run the
+module instead: `torchrun ... -m vlforge.trainer --stage 2 --config FILE`.
+`add_train_parser(subparsers)` plugs this into `vlforge`; `python -m vlforge.trainer ARGS`
+runs it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from vlforge.errors import VlforgeError
+
+EXIT_USAGE = 2
+
+
+def add_train_parser(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train one DeepSeek-VL stage on shards (FSDP2)",
+                              description=__doc__.splitlines()[0].strip("`"))
+    add_train_arguments(p)
+    p.set_defaults(handler=cmd_train)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stage", type=int, choices=(1, 2, 3), help="1 adaptor warm-up, 2 joint "
+                   "pretraining, 3 SFT (default: `stage` in the config)")
+    p.add_argument("--config", help="YAML file of train options (see vlforge.trainer.config)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one option, e.g. --set steps=100 (repeatable)")
+    p.add_argument("--nproc", type=int, default=1, help="processes on this machine, one per GPU "
+                   "or CPU rank (default: 1); > 1 launches torchrun")
+
+
+def cmd_train(args) -> int:
+    if args.nproc < 1:
+        raise VlforgeError("--nproc must be at least 1")
+    if args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        return subprocess.call(torchrun_command(args.nproc, module_arguments(args)))
+    from vlforge.trainer.config import build_train_config, resolve_train_options
+    from vlforge.trainer.train import train
+    options = resolve_train_options(args.config, tuple(args.assignments), args.stage)
+    summary = train(build_train_config(options), options)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(_summary_line(summary))
+    return 0
+
+
+def module_arguments(args) -> list[str]:
+    """The arguments that `python -m vlforge.trainer` takes for the same run."""
+    argv = []
+    if args.stage is not None:
+        argv += ["--stage", str(args.stage)]
+    if args.config:
+        argv += ["--config", args.config]
+    for assignment in args.assignments:
+        argv += ["--set", assignment]
+    return argv
+
+
+def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
+    # --standalone: a rendezvous on localhost with a free port, so runs side by side never clash.
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "vlforge.trainer", *argv]
+
+
+def _summary_line(summary: dict) -> str:
+    first = summary["losses"][0] if summary["losses"] else None
+    losses = f"loss {first:.4f} -> {summary['final_loss']:.4f}" if first is not None else "no steps run"
+    line = f"stage {summary['stage']}: steps {summary['start_step']}..{summary['steps']}, {losses}"
+    if summary.get("eval"):
+        line += f", eval accuracy {summary['eval']['accuracy']:.3f}"
+    if summary["checkpoint"]:
+        line += f"; checkpoint {summary['checkpoint']}"
+    return line + (f"; export {summary['export']}" if summary["export"] else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vlforge train", description=__doc__.splitlines()[0].strip("`"))
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return cmd_train(args)
+    except VlforgeError as exc:
+        print(f"vlforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vlforge: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,382 @@
+"""`train(config)`: one stage of DeepSeek-VL training on our shards, on one or many ranks.
+
+The run, in order:
+    process group (torchrun's, or a world of one) -> tokenizer -> model (pretrained parts,
+    or the previous stage's export) -> the stage's trainable set -> FSDP2 units -> AdamW
+    over trainable parameters -> schedule -> batches (MixedBatches over ShardSources) ->
+    resume from the newest checkpoint in output_dir, or load `init_from`'s weights ->
+    steps -> final checkpoint, evaluation, export.
+
+One optimizer step: `accum` micro-batches per rank (global batch = micro x accum x ranks).
+The loss is a sum over supervised tokens divided by the count over all micro-batches and
+ranks (counted before the forward passes), so every token weighs the same however the
+tokens fall on ranks; FSDP averages gradients over ranks, hence the x world_size.
+
+Data per stage:
+    1  multimodal pairs only (captions, OCR pages, notebooks)
+    2  language : multimodal by `data.ratio` with the modality warm-up; `data.sft_share` of
+       each modality's examples from the SFT shards
+    3  SFT conversations; their language and multimodal parts by their natural proportion
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import yaml
+
+from vlforge.errors import VlforgeError
+from vlforge.trainer import checkpoint as ckpt
+from vlforge.trainer.config import TrainConfig
+from vlforge.trainer.data import ExampleEncoder, ShardSource
+from vlforge.trainer.distributed import (
+    DistEnv,
+    all_reduce_sum,
+    barrier,
+    checkpoint_activations,
+    init_distributed,
+    mixed_precision_policy,
+    shard_model,
+    shutdown,
+)
+from vlforge.trainer.evaluation import evaluate_mc, load_mc_set
+from vlforge.trainer.metrics import MetricsLog, StepClock, StepStats, peak_flops, train_record
+from vlforge.trainer.mixing import MixedBatches
+from vlforge.trainer.model import (
+    build_model,
+    decoder_layers,
+    describe,
+    export_hf,
+    flops_per_image,
+    flops_per_token,
+    fsdp_units,
+    load_exported,
+    set_trainable_for_stage,
+)
+from vlforge.trainer.prefetch import Prefetcher
+from vlforge.trainer.stages import build_scheduler
+from vlforge.trainer.tokenizer import load_tokenizer
+
+
+def train(config: TrainConfig, options: dict | None = None) -> dict:
+    """Run one stage; returns a summary (also written to output_dir/summary.json)."""
+    created = not dist.is_initialized()
+    env = init_distributed()
+    try:
+        return _train(config, env, options)
+    finally:
+        if created:
+            shutdown()
+
+
+@dataclass
+class Run:
+    """Everything the step loop needs."""
+
+    config: TrainConfig
+    env: DistEnv
+    tokenizer: object
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    batches: Prefetcher
+    accum: int
+    flops_per_token: float
+    flops_per_image: float
+    log: MetricsLog
+    peak: float | None
+
+
+def _train(config: TrainConfig, env: DistEnv, options: dict | None) -> dict:
+    torch.manual_seed(config.seed)  # every rank builds the same initial weights
+    resume_from = ckpt.latest_checkpoint(config.output_dir) if config.resume else None
+    run, start = setup_run(config, env, resume_from)
+    if env.is_main:
+        _write_run_files(config, options, run.model, start)
+    try:
+        losses, last_eval = _loop(run, start)
+        return _finish(run, start, losses, last_eval)
+    finally:
+        run.batches.close()
+
+
+def setup_run(config: TrainConfig, env: DistEnv, resume_from: Path | None = None) -> tuple[Run, int]:
+    """Everything up to the first step: (the run, the step it resumes after)."""
+    accum = config.grad_accum(env.world_size)  # before the slow parts: a bad batch size fails at once
+    tokenizer = load_tokenizer(_tokenizer_path(config))
+    model, init_checkpoint = _initial_model(config, tokenizer, resume_from)
+    set_trainable_for_stage(model, config.stage)
+    fpt, fpi = flops_per_token(model, config.plan.seq_len), flops_per_image(model, config.stage)
+    model = _distribute(model, config, env)
+    if init_checkpoint is not None:
+        ckpt.load_model_weights(init_checkpoint, model)
+    optimizer = _optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config.plan)
+    batches = build_batches(config, tokenizer, model.config, env, accum)
+    start = 0
+    if resume_from is not None:
+        start = _resume(resume_from, model, optimizer, scheduler, batches, env, config.stage)
+    run = Run(config, env, tokenizer, model, optimizer, scheduler, Prefetcher(batches, config.data.prefetch),
+              accum, fpt, fpi, MetricsLog(config.output_dir, env.is_main), _peak(env, config))
+    return run, start
+
+
+def _peak(env: DistEnv, config: TrainConfig) -> float | None:
+    name = torch.cuda.get_device_name(env.device) if env.device.type == "cuda" else "cpu"
+    return peak_flops(name, config.peak_tflops)
+
+
+def _tokenizer_path(config: TrainConfig) -> str | None:
+    """The configured tokenizer; else the LLM's folder when it has one; else the byte tokenizer."""
+    if config.model.tokenizer:
+        return config.model.tokenizer
+    if config.model.llm and (Path(config.model.llm) / "tokenizer.json").is_file():
+        return config.model.llm
+    return None
+
+
+def _initial_model(config: TrainConfig, tokenizer, resume_from: Path | None):
+    """(unsharded model, DCP checkpoint to load after sharding or None).
+
+    A resumed run takes every weight from its own checkpoint, so `init_from` is skipped.
+    """
+    source = None
+    if resume_from is None and config.init_from is not None:
+        if config.init_from.resolve() == config.output_dir.resolve():
+            raise VlforgeError(f"init_from is this run's own output_dir {config.output_dir} (init_from=previous "
+                               "needs {stage} in output_dir); give init_from the previous stage's dir")
+        source = ckpt.resolve_init_source(config.init_from)
+    if source is not None and source[0] == "export":
+        return _exported_model(source[1], config, tokenizer), None
+    m = config.model
+    model = build_model(m.preset, max(len(tokenizer), m.vocab_size or 0), tokenizer.image_token_id,
+                        siglip_path=m.siglip, sam_path=m.sam, llm_path=m.llm)
+    return model, source[1] if source is not None else None
+
+
+def _exported_model(path: Path, config: TrainConfig, tokenizer):
+    model = load_exported(path)
+    if model.config.name != config.model.preset:
+        raise VlforgeError(f"init_from {path} holds a {model.config.name!r} model, the config asks for "
+                           f"{config.model.preset!r}")
+    if model.vocab_size < len(tokenizer) or model.image_token_id != tokenizer.image_token_id:
+        raise VlforgeError(f"init_from {path} was trained with another tokenizer (vocabulary "
+                           f"{model.vocab_size}, this one {len(tokenizer)}); set model.tokenizer to {path}")
+    return model
+
+
+def _distribute(model, config: TrainConfig, env: DistEnv):
+    model.to(env.device)
+    if config.activation_checkpointing:
+        checkpoint_activations(decoder_layers(model))
+    return shard_model(model, fsdp_units(model), mixed_precision_policy(config.mixed_precision, env.device))
+
+
+def _optimizer(model, config: TrainConfig) -> torch.optim.AdamW:
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    plan = config.plan
+    return torch.optim.AdamW(trainable, lr=plan.lr, betas=plan.betas, weight_decay=plan.weight_decay)
+
+
+def _resume(path: Path, model, optimizer, scheduler, batches: MixedBatches, env: DistEnv, stage: int) -> int:
+    state = ckpt.load_checkpoint(path, model, optimizer, env, stage)
+    scheduler.load_state_dict(state.scheduler)
+    batches.load_state_dict(state.data)
+    ckpt.set_rng_state(state.rng)
+    return state.step
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def build_batches(config: TrainConfig, tokenizer, model_config, env: DistEnv, accum: int) -> MixedBatches:
+    """This rank's MixedBatches for the stage (one batch = one micro-batch)."""
+    data = config.data
+    if not data.group_by_modality and env.world_size > 1:
+        # FSDP gathers the vision tower only on ranks that call it: if one rank's batch had
+        # images and another's not, their collectives would no longer pair up.
+        raise VlforgeError("data.group_by_modality=false runs on one rank only: with several ranks every "
+                           "batch must be one modality on all of them")
+    encoder = ExampleEncoder.for_model(tokenizer, model_config, max_seq_len=data.seq_len)
+    source = functools.partial(ShardSource, encoder=encoder, seed=config.seed, rank=env.rank,
+                               world_size=env.world_size)
+    sources, ratio, sft_sources = _stage_sources(config, source)
+    return MixedBatches(
+        sources, batch_size=config.micro_batch, pad_id=tokenizer.pad_token_id,
+        image_size=model_config.image_size, mean_colour=model_config.image_mean_colour, ratio=ratio,
+        # One optimizer step is `accum` micro-batches: its modality and warm-up go by step.
+        batches_per_step=accum, warmup_steps=data.warmup_steps, warmup_shape=data.warmup_shape,
+        group_by_modality=data.group_by_modality, packing=data.packing, seq_len=data.seq_len,
+        seed=config.seed, rank=env.rank, world_size=env.world_size, sft_sources=sft_sources,
+        sft_share=data.sft_share if sft_sources else 0.0, image_workers=data.image_workers,
+    )
+
+
+def _stage_sources(config: TrainConfig, source) -> tuple[dict, float, dict | None]:
+    """(sources by modality, language share, SFT sources for stage 2's share or None)."""
+    data, stage = config.data, config.stage
+    if stage == 1:
+        return {"multimodal": source(list(_listed(data.multimodal, "data.multimodal")), "multimodal")}, 0.0, None
+    if stage == 2:
+        sources = {m: source(list(paths), m) for m, paths in
+                   (("language", data.language), ("multimodal", data.multimodal)) if paths}
+        if not sources:
+            raise VlforgeError("stage 2 needs data.language and/or data.multimodal shard dirs")
+        sft = _sft_sources(data.sft, source) if data.sft and data.sft_share else None
+        return sources, data.language_share, sft
+    sft = _sft_sources(_listed(data.sft, "data.sft"), source)
+    counts = {m: len(s.records) for m, s in sft.items()}
+    return sft, counts.get("language", 0) / sum(counts.values()), None
+
+
+def _listed(paths, name: str):
+    if not paths:
+        raise VlforgeError(f"this stage needs shard dirs in {name}")
+    return paths
+
+
+def _sft_sources(paths, source) -> dict:
+    """SFT shards split into their text-only and image conversations (either may be empty)."""
+    found, errors = {}, []
+    for modality in ("language", "multimodal"):
+        try:
+            found[modality] = source(list(paths), "sft", modality=modality)
+        except VlforgeError as exc:  # none (or fewer than ranks) of this modality, or no shards
+            errors.append(str(exc))
+    if not found:
+        raise VlforgeError(f"no SFT conversations (KEY.conv.json) for every rank: {errors[0]}")
+    return found
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+def _loop(run: Run, start: int) -> tuple[list[float], dict | None]:
+    config, losses, last_eval, saved = run.config, [], None, start
+    mc_items = load_mc_set(config.mc_set, config.eval_max_items) if config.mc_set else None
+    for step in range(start + 1, config.plan.steps + 1):
+        stats = train_step(run, step)
+        losses.append(stats.loss)
+        if step % config.log_every == 0 or step == config.plan.steps:
+            run.log.write(train_record(stats, run.env.device, run.env.world_size, run.peak))
+        if mc_items and config.eval_every and step % config.eval_every == 0:
+            last_eval = _evaluate(run, mc_items, step)
+        if config.checkpoint_every and step % config.checkpoint_every == 0:
+            _save(run, step)
+            saved = step
+    if config.checkpoint_at_end and saved != config.plan.steps:
+        _save(run, config.plan.steps)
+    if mc_items and (last_eval is None or last_eval["step"] != config.plan.steps):
+        last_eval = _evaluate(run, mc_items, config.plan.steps)
+    return losses, last_eval
+
+
+def train_step(run: Run, step: int) -> StepStats:
+    """One optimizer step over `accum` micro-batches; every rank returns the same stats."""
+    clock = StepClock(run.env.device)
+    micro = [next(run.batches) for _ in range(run.accum)]
+    targets, tokens, samples, images = all_reduce_sum(_counts(micro), run.env.device)
+    scale = run.env.world_size / max(targets, 1.0)
+    loss_sum = torch.zeros((), device=run.env.device)
+    for batch in micro:
+        out = run.model(**_model_inputs(batch, run.env.device), loss_reduction="sum")
+        (out.loss * scale).backward()
+        loss_sum += out.loss.detach().float()
+    grad_norm = _clip(run)
+    lr = run.scheduler.get_last_lr()[0]
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    [loss] = all_reduce_sum([float(loss_sum)], run.env.device)
+    flops = run.flops_per_token * tokens + run.flops_per_image * images
+    modality = "+".join(sorted({b["modality"] for b in micro}))
+    return StepStats(step, loss / max(targets, 1.0), lr, grad_norm, modality, int(tokens), int(samples),
+                     clock.elapsed(), flops)
+
+
+def _counts(micro: list[dict]) -> list[float]:
+    """[supervised targets, real tokens, samples, images] of this rank's micro-batches."""
+    return [float(sum(b["num_targets"] for b in micro)), float(sum(b["num_tokens"] for b in micro)),
+            float(sum(len(b["keys"]) for b in micro)),
+            float(sum(0 if b["pixel_values"] is None else b["pixel_values"].shape[0] for b in micro))]
+
+
+def _model_inputs(batch: dict, device: torch.device) -> dict:
+    inputs = {}
+    for name in ("input_ids", "labels", "attention_mask", "position_ids", "pixel_values"):
+        value = batch[name]
+        inputs[name] = value.to(device, non_blocking=True) if value is not None else None
+    return inputs
+
+
+def _clip(run: Run) -> float:
+    """Clip the global gradient norm; returns the norm before clipping (0 with no gradient)."""
+    params = [p for p in run.model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    norm = torch.nn.utils.clip_grad_norm_(params, run.config.plan.grad_clip)
+    # FSDP2 gradients are DTensors: the norm is one too, and full_tensor() is the global value.
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def _evaluate(run: Run, items, step: int) -> dict:
+    result = evaluate_mc(run.model, items, run.tokenizer, run.model.config, run.env)
+    record = {"kind": "eval", "step": step, **result}
+    run.log.write(record)
+    return record
+
+
+def _save(run: Run, step: int) -> Path:
+    state = ckpt.TrainState(step, run.scheduler.state_dict(), run.batches.state_dict(), ckpt.rng_state())
+    return ckpt.save_checkpoint(run.config.output_dir, run.model, run.optimizer, state, run.env,
+                                run.config.stage, run.config.keep_checkpoints)
+
+
+# --- the end ---------------------------------------------------------------------------------
+
+
+def export(run: Run) -> Path:
+    """Gather the full weights on rank 0 and write the Hugging Face style folder (atomic)."""
+    state = ckpt.full_model_state_dict(run.model)  # a collective: every rank calls it
+    target = run.config.output_dir / "export"
+    if run.env.is_main:
+        tmp = target.with_name("export.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        export_hf(run.model, run.tokenizer, tmp, state_dict=state)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    barrier()
+    return target
+
+
+def _finish(run: Run, start: int, losses: list[float], last_eval: dict | None) -> dict:
+    config = run.config
+    exported = export(run) if config.export else None
+    summary = {
+        "stage": config.stage, "preset": config.model.preset, "world_size": run.env.world_size,
+        "start_step": start, "steps": config.plan.steps, "losses": losses,
+        "final_loss": losses[-1] if losses else None, "eval": last_eval,
+        "checkpoint": _optional_str(ckpt.latest_checkpoint(config.output_dir)),
+        "export": _optional_str(exported), "output_dir": str(config.output_dir),
+    }
+    if run.env.is_main:
+        (config.output_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def _optional_str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _write_run_files(config: TrainConfig, options: dict | None, model, start: int) -> None:
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    if options is not None:
+        (config.output_dir / "config.yaml").write_text(yaml.safe_dump(options, sort_keys=True))
+    where = f"resuming at step {start}" if start else "from the start"
+    print(f"stage {config.stage}: {describe(model)}; {config.plan.steps} steps, {where}", flush=True)
