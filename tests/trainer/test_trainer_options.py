@@ -108,7 +108,8 @@ def test_table4_plans():
     for stage in (1, 3):
         plan = stage_plan("deepseek-vl-7b", stage)
         assert plan.schedule == "cosine" and not plan.packing and plan.grad_clip == 1.0
-    assert stage_plan("deepseek-vl-1.3b", 1).seq_len == 512 and stage_plan("deepseek-vl-1.3b", 3).warmup_steps == 256
+    # 512 text tokens + one image's 576 positions: the encoder needs room for the image
+    assert stage_plan("deepseek-vl-1.3b", 1).seq_len == 512 + 576 and stage_plan("deepseek-vl-1.3b", 3).warmup_steps == 256
     with pytest.raises(VlforgeError, match="no stage plan"):
         stage_plan("llama", 1)
 

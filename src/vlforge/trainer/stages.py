@@ -47,15 +47,19 @@ class StagePlan:
     min_lr_ratio: float = 0.1  # cosine floor; the paper does not give one
 
 
+# Stage 1's sequence length in Table 4 is 512, but one image alone takes 576 positions: we
+# read it as 512 text tokens, so the sequence is 512 + 576 image positions.
+_STAGE1_SEQ_LEN = 512 + 576
+
 # Table 4 of the paper, column by column.
 _TABLE4 = {
     "1b": {
-        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, 512, False),
+        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
         2: StagePlan(3e-5, "step", 2000, 96000, 1024, 4096, True),
         3: StagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
     },
     "7b": {
-        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, 512, False),
+        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
         2: StagePlan(4.2e-5, "step", 2000, 42000, 2304, 4096, True),
         3: StagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
     },

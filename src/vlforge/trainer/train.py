@@ -378,5 +378,11 @@ def _write_run_files(config: TrainConfig, options: dict | None, model, start: in
     config.output_dir.mkdir(parents=True, exist_ok=True)
     if options is not None:
         (config.output_dir / "config.yaml").write_text(yaml.safe_dump(options, sort_keys=True))
-    where = f"resuming at step {start}" if start else "from the start"
+    if start:
+        where = f"resuming at step {start}"
+    elif config.init_from is not None:
+        where = f"from step 0 with the weights of {config.init_from}"
+    else:
+        where = "from step 0 with " + ("the pretrained parts" if config.model.llm or config.model.siglip
+                                        else "randomly initialised weights")
     print(f"stage {config.stage}: {describe(model)}; {config.plan.steps} steps, {where}", flush=True)
