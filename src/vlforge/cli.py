@@ -131,8 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    return run_handler(args.handler, args)
+
+
+def run_handler(handler, args) -> int:
+    """A command's exit status; errors a user can fix become one line on stderr, exit 2."""
     try:
-        return args.handler(args)
+        return handler(args)
     except VlforgeError as exc:
         print(f"vlforge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from tiny_nougat import build_tiny_nougat
+from tiny_nougat import SCRIPT, SCRIPT_MARKDOWN, build_test_checkpoints
 
 from vlforge.documents.nougat import (
     LoopRule,
@@ -21,11 +21,6 @@ from vlforge.documents.nougat import (
     script_of,
 )
 from vlforge.errors import VlforgeError
-
-SCRIPT = "# Introduction\n\nLet \\bm{x} be the input of the model."
-# What Nougat's post-processing (markdown_compatible) makes of it: \bm{ -> \mathbf{.
-SCRIPT_MARKDOWN = "# Introduction\n\nLet \\mathbf{x} be the input of the model."
-
 
 # --------------------------------------------------------------------------------------
 # Repetition loops on constructed max-score sequences
@@ -145,12 +140,7 @@ def test_ink_share():
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp("nougat")
-    return {
-        "script": build_tiny_nougat(root / "script", script=SCRIPT),
-        "loop": build_tiny_nougat(root / "loop", script="The first item of the list. ", loop=True),
-        "missing": build_tiny_nougat(root / "missing", script="[MISSING_PAGE_FAIL:1]"),
-        "random": build_tiny_nougat(root / "random"),
-    }
+    return build_test_checkpoints(root, "[MISSING_PAGE_FAIL:1]")
 
 
 def pages(n: int) -> list[Image.Image]:

@@ -136,3 +136,20 @@ def build_tiny_nougat(directory: str | Path, *, script: str | None = None, loop:
     NougatImageProcessorPil(size={"height": height, "width": width}).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# What the scripted checkpoint writes, and what Nougat's post-processing makes of it
+# (markdown_compatible turns \bm{ into \mathbf{).
+SCRIPT = "# Introduction\n\nLet \\bm{x} be the input of the model."
+SCRIPT_MARKDOWN = "# Introduction\n\nLet \\mathbf{x} be the input of the model."
+
+
+def build_test_checkpoints(root: Path, missing_marker: str) -> dict[str, Path]:
+    """The checkpoints the tests drive: one that writes SCRIPT, one that loops, one that
+    writes a missing-page marker, and one with random weights."""
+    return {
+        "script": build_tiny_nougat(root / "script", script=SCRIPT),
+        "loop": build_tiny_nougat(root / "loop", script="The first item of the list. ", loop=True),
+        "missing": build_tiny_nougat(root / "missing", script=missing_marker),
+        "random": build_tiny_nougat(root / "random"),
+    }

@@ -26,8 +26,6 @@ from vlforge.schemas import Reject, Sample, make_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "documents"))
 
-SCRIPT = "# Introduction\n\nLet \\bm{x} be the input of the model."
-SCRIPT_MARKDOWN = "# Introduction\n\nLet \\mathbf{x} be the input of the model."
 ENGLISH = [["# Introduction", "We study the problem of reading documents.", "The results are in Table 1."],
            ["## Method", "Let x be the input and f(x) = Wx + b the output."]]
 RUSSIAN = [["Введение", "Мы изучаем задачу чтения документов по изображению страницы."]]
@@ -35,20 +33,15 @@ RUSSIAN = [["Введение", "Мы изучаем задачу чтения �
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    from tiny_nougat import build_tiny_nougat
+    from tiny_nougat import build_test_checkpoints
 
     root = tmp_path_factory.mktemp("nougat")
-    return {
-        "script": build_tiny_nougat(root / "script", script=SCRIPT),
-        "loop": build_tiny_nougat(root / "loop", script="The first item of the list. ", loop=True),
-        "missing": build_tiny_nougat(root / "missing", script="[MISSING_PAGE_EMPTY:2]"),
-        "random": build_tiny_nougat(root / "random"),
-    }
+    return build_test_checkpoints(root, "[MISSING_PAGE_EMPTY:2]")
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    from nougat_pdfs import write_encrypted_pdf, write_pdf
+    from pdf_samples import write_encrypted_pdf, write_pdf
 
     root = tmp_path_factory.mktemp("pdfs")
     write_pdf(root / "paper.pdf", [*ENGLISH, []])  # two pages of text, then a blank one
@@ -93,6 +86,8 @@ def test_pdf_job_end_to_end(tmp_path, cli, checkpoints, inputs):
     assert stats["accepted"] == 2
     assert stats["rejected_by_reason"] == {"blank_page": 1, "broken_pdf": 1, "encrypted_pdf": 1,
                                            "non_latin_script": 1}
+    from tiny_nougat import SCRIPT_MARKDOWN
+
     members = shard_members(output)
     paper = str(inputs / "paper.pdf")
     for number in (1, 2):

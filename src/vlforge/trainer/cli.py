@@ -18,8 +18,6 @@ import sys
 
 from vlforge.errors import VlforgeError
 
-EXIT_USAGE = 2
-
 
 def add_train_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train one DeepSeek-VL stage on shards (FSDP2)",
@@ -85,11 +83,5 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vlforge train", description=__doc__.splitlines()[0].strip("`"))
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return cmd_train(args)
-    except VlforgeError as exc:
-        print(f"vlforge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("vlforge: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    from vlforge.cli import run_handler
+    return run_handler(cmd_train, args)
