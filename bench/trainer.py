@@ -6,7 +6,8 @@
     (`bench/trainer_loader.py`'s `measure_loader`: shards -> collated batches, one thread)
     divided by the trainer's samples/s when every batch is already made (forward,
     backward, clipping and AdamW on one CPU rank). Above 1: one loader thread keeps up.
-(b) 2 ranks vs 1 on CPU (gloo), tiny preset, the same global batch of 8: optimizer
+(b) 2 ranks vs 1 on CPU (gloo), tiny preset, the same global batch (--rank-batch, 32) in
+    micro-batches of half of it (1 rank accumulates two, 2 ranks take one each): optimizer
     steps/s of `vlforge.trainer --nproc 2` over `--nproc 1` (median step time, first 2
     steps left out). 2.0 would be perfect scaling; on a shared 2-core machine the tiny
     model's steps are short enough that the collectives weigh in.
@@ -71,9 +72,10 @@ def loader_vs_consumption(pairs: Path, texts: Path, args, out: Path) -> None:
               f"ratio {loader / used:6.2f}")
 
 
-def steps_per_s(nproc: int, pairs: Path, texts: Path, steps: int, out: Path) -> float:
+def steps_per_s(nproc: int, pairs: Path, texts: Path, steps: int, out: Path, global_batch: int) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    sets = [a for option in _options(out, pairs, texts, steps, "batch.global=8", "batch.micro=2")
+    sets = [a for option in _options(out, pairs, texts, steps, f"batch.global={global_batch}",
+                                      f"batch.micro={global_batch // 2}")
             for a in ("--set", option)]
     subprocess.run([sys.executable, "-m", "vlforge.trainer", "--nproc", str(nproc), "--stage", "2", *sets],
                    check=True, cwd=REPO, env=env, capture_output=True)
@@ -87,9 +89,10 @@ def _records(out: Path) -> list[dict]:
 
 
 def ranks(pairs: Path, texts: Path, args, out: Path) -> None:
-    print("(b) 2 ranks vs 1 on CPU (gloo), tiny preset, global batch 8 (micro 2)")
-    one = steps_per_s(1, pairs, texts, args.steps, out / "one")
-    two = steps_per_s(2, pairs, texts, args.steps, out / "two")
+    batch = args.rank_batch
+    print(f"(b) 2 ranks vs 1 on CPU (gloo), tiny preset, global batch {batch} (micro {batch // 2})")
+    one = steps_per_s(1, pairs, texts, args.steps, out / "one", batch)
+    two = steps_per_s(2, pairs, texts, args.steps, out / "two", batch)
     print(f"    1 rank {one:6.2f} steps/s   2 ranks {two:6.2f} steps/s   ratio {two / one:5.2f}")
 
 
@@ -114,6 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--samples", type=int, default=128)
+    parser.add_argument("--rank-batch", type=int, default=32, help="(b): global batch, split over 2 micro-batches")
+    parser.add_argument("--parts", default="abc", help="which measurements to run, e.g. b")
     parser.add_argument("--gpu-steps", type=int, default=30)
     parser.add_argument("--gpu-micro", type=int, default=2, help="packed 4096-token rows per step on the GPU")
     args = parser.parse_args()
@@ -122,8 +127,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         pairs, texts = make_bench_shards(out / "shards", max(64, args.samples // 2))
-        loader_vs_consumption(pairs, texts, args, out / "a")
-        ranks(pairs, texts, args, out / "b")
+        if "a" in args.parts:
+            loader_vs_consumption(pairs, texts, args, out / "a")
+        if "b" in args.parts:
+            ranks(pairs, texts, args, out / "b")
+        if "c" not in args.parts:
+            return
         if torch.cuda.is_available():
             gpu_stage2(pairs, texts, args, out / "c")
         else:
