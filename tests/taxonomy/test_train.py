@@ -31,6 +31,7 @@ def test_shipped_card_names_the_shipped_prompt_set_and_files():
     assert card["prompt_set"]["rows"] == len(rows)
     assert card["prompt_set"]["train_rows"] == sum(r["split"] == "train" for r in rows)
     assert card["config"] == json.loads(json.dumps(TrainConfig().__dict__))  # defaults rebuild it
-    from vlforge.taxonomy.model import _digest, _file_digest
+    from vlforge.schemas import file_checksum
+    from vlforge.taxonomy.model import _digest
     assert card["prompt_set"]["digest"] == _digest(rows)
-    assert card["files"] == {name: _file_digest(packaged_model_dir() / name) for name in card["files"]}
+    assert card["files"] == {name: file_checksum(packaged_model_dir() / name) for name in card["files"]}

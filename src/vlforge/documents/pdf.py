@@ -95,8 +95,7 @@ def _file_size(path: Path) -> int:
     if not path.is_file():
         raise PdfRejected("not_a_file", f"{path} is not a regular file")
     try:  # readable by us: PDFium's own "cannot read" would be mistaken for no pages (_load)
-        with open(path, "rb"):
-            pass
+        path.open("rb").close()
     except OSError as exc:
         raise PdfRejected("not_a_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
     return stat.st_size

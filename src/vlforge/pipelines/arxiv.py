@@ -47,7 +47,6 @@ rebuilds the per-paper records of a finished job from its shards and reject ledg
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -62,7 +61,7 @@ import pyarrow.parquet as pq
 from vlforge.documents import align, archive, latex, pdf
 from vlforge.engines.planning import Part
 from vlforge.pipelines.base import Corpus, Outcome, TaskContext
-from vlforge.schemas import Provenance, Reject, Sample, make_key
+from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # A paper is read through its PDF alone; its other files cost nothing. Small tasks
@@ -272,7 +271,7 @@ def _page_outcomes(paper: Paper, document: pdf.PdfDocument, conversion: latex.Co
         if result.problem is None:
             _render(document, result, opts)
     record = _paper_record(paper, conversion, results)
-    provenance = Provenance(str(paper.pdf), _sha256(paper.pdf), tools=_tool_versions())
+    provenance = Provenance(str(paper.pdf), file_checksum(paper.pdf), tools=_tool_versions())
     for result in results:
         yield _outcome(paper, result, record, provenance, document, opts)
 
@@ -347,14 +346,6 @@ def _outcome(paper: Paper, result: _PageResult, record: dict, provenance: Proven
 
 def _tool_versions() -> dict[str, str]:
     return {**latex.tool_versions(), **pdf.tool_versions()}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -56,7 +55,7 @@ from vlforge.filters.images import image_filter
 from vlforge.pipelines.base import Corpus, JobDedup, Outcome, TaskContext, per_sample
 from vlforge.pipelines.text import iter_lines
 from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
-from vlforge.schemas import Provenance, Reject, Sample, make_key
+from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # Smaller tasks than the common default: notebooks vary a lot in cost (a table to render
@@ -128,10 +127,6 @@ class _Drop(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason, self.detail = reason, detail
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -494,7 +489,7 @@ def read_ipynb(path: str, ctx: TaskContext) -> Iterator[Outcome]:
         return
     with open(path, "rb") as f:
         data = f.read()
-    yield from notebook_outcomes(Origin(path, path, _sha256(data)), data, ctx)
+    yield from notebook_outcomes(Origin(path, path, checksum(data)), data, ctx)
 
 
 def _first_column(record: dict, columns: list[str]) -> Any:
@@ -514,7 +509,7 @@ def dump_origin(uri: str, position: str, record: dict, content: bytes, opts: dic
     source = f"{repo}/{path}" if repo and path else str(path or uri)
     extra = tuple((name, str(value)) for name, value in (("repository", repo), ("path", path)) if value)
     licence = _licence(_first_column(record, opts["licence_columns"]))
-    return Origin(uri, source, _sha256(content), position, licence, extra)
+    return Origin(uri, source, checksum(content), position, licence, extra)
 
 
 def dump_record_outcomes(uri: str, position: str, record: Any, ctx: TaskContext) -> Iterator[Outcome]:

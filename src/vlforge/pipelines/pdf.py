@@ -33,7 +33,6 @@ reject ledger's item ("page=N").
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import io
 import unicodedata
@@ -59,7 +58,7 @@ from vlforge.documents.pdf import tool_versions as pdf_tool_versions
 from vlforge.engines.planning import Part
 from vlforge.errors import VlforgeError
 from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail
-from vlforge.schemas import Provenance, Reject, Sample, make_key
+from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # A task is a batch source for the model: a few PDFs of tens of pages each.
@@ -163,7 +162,7 @@ def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
         yield Reject(part.path, "document", "read", exc.reason, exc.detail)
         return
     with document:  # also closed when the executor stops reading half-way
-        provenance = Provenance(part.path, _sha256(part.path), tools=dict(pdf_tool_versions()))
+        provenance = Provenance(part.path, file_checksum(part.path), tools=dict(pdf_tool_versions()))
         for index in range(document.page_count):
             yield page_outcome(document, index, provenance, box, opts["dpi"])
 
@@ -196,14 +195,6 @@ def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -47,7 +46,7 @@ from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import PIL_FORMATS, check_image
 from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
 from vlforge.pipelines.text import iter_lines
-from vlforge.schemas import Provenance, Reject, Sample, make_key
+from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 from vlforge.taxonomy.records import RecordError, decode_json, parse_record
 
 DEFAULTS: dict[str, Any] = {
@@ -70,10 +69,6 @@ class _Drop(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def load_image(ref: str, base: Path, max_bytes: int) -> tuple[bytes, str, tuple[int, int]]:
@@ -99,7 +94,7 @@ def load_image(ref: str, base: Path, max_bytes: int) -> tuple[bytes, str, tuple[
 
 def _extra_image(ref: str, loaded: tuple[bytes, str, tuple[int, int]]) -> dict:
     data, fmt, (width, height) = loaded
-    return {"ref": ref, "format": fmt, "width": width, "height": height, "sha256": _sha256(data),
+    return {"ref": ref, "format": fmt, "width": width, "height": height, "sha256": checksum(data),
             "base64": base64.b64encode(data).decode("ascii")}
 
 
@@ -127,7 +122,7 @@ def record_outcome(source: str, position: str, key: str, data: bytes, ctx: TaskC
         metadata["extra_images"] = extra
     image, fmt, size = first if first else (None, None, None)
     return Sample(key, "sft", json.dumps(record, ensure_ascii=False), "conversation",
-                  Provenance(source, _sha256(data)), image=image, image_format=fmt, image_size=size,
+                  Provenance(source, checksum(data)), image=image, image_format=fmt, image_size=size,
                   metadata=metadata)
 
 

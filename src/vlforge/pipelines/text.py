@@ -11,13 +11,12 @@ because a large JSONL file is split into byte ranges read by different tasks.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 
 from vlforge.engines.planning import Part
 from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
-from vlforge.schemas import Provenance, Reject, Sample, make_key
+from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
 DEFAULTS = {
     "text": {
@@ -27,10 +26,6 @@ DEFAULTS = {
         "max_chars": 1_000_000,
     }
 }
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _decode(data: bytes, source: str, item: str) -> str | Reject:
@@ -48,7 +43,7 @@ def read_text_file(path: str, ctx: TaskContext) -> Iterator[Outcome]:
         yield text
         return
     kind = "markdown" if path.lower().endswith(".md") else "plain"
-    yield Sample(make_key("text", path, 0), "text", text, kind, Provenance(path, _sha256(data)),
+    yield Sample(make_key("text", path, 0), "text", text, kind, Provenance(path, checksum(data)),
                  metadata={"offset": 0})
 
 
@@ -98,7 +93,7 @@ def _record_outcome(path: str, offset: int, line: bytes, ctx: TaskContext) -> Ou
     if not isinstance(record[field], str):
         return Reject(path, item, "read", "field_not_string", f"{field!r} is a {type(record[field]).__name__}")
     licence = record.get(ctx.option("text.licence_field"))
-    provenance = Provenance(path, _sha256(line), licence if isinstance(licence, str) else None)
+    provenance = Provenance(path, checksum(line), licence if isinstance(licence, str) else None)
     metadata = {"offset": offset}
     if isinstance(record.get("id"), (str, int)):
         metadata["id"] = record["id"]

@@ -7,6 +7,8 @@ from vlforge.schemas.sample import (
     Provenance,
     Reject,
     Sample,
+    checksum,
+    file_checksum,
     make_key,
     source_digest,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "Provenance",
     "Reject",
     "Sample",
+    "checksum",
+    "file_checksum",
     "make_key",
     "source_digest",
 ]

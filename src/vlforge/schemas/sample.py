@@ -8,6 +8,7 @@ and Rejects to the ledger, so every item read ends in exactly one of the two pla
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,20 @@ def make_key(corpus: str, source: str, *position: int | str) -> str:
     if not _KEY_PATTERN.match(key):
         raise ValueError(f"sample key {key!r} may hold only letters, digits, '_' and '-'")
     return key
+
+
+def checksum(data: bytes) -> str:
+    """Provenance checksum of some bytes: "sha256:<hex>"."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """checksum() of a file's bytes, read in blocks so a large PDF is never held whole."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 @dataclass

@@ -18,7 +18,6 @@ TrainConfig -> byte-identical `.ftz` files.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import subprocess
@@ -29,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
+from vlforge.schemas import checksum, file_checksum
 from vlforge.taxonomy.text import tokenize
 from vlforge.taxonomy.tree import Taxonomy, load_taxonomy
 
@@ -107,7 +107,7 @@ def train_level(rows: list[dict], level: str, output: str | Path, config: TrainC
 
 def _digest(rows: list[dict]) -> str:
     payload = "\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
-    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+    return checksum(payload.encode())
 
 
 def train_models(rows: list[dict], output_dir: str | Path, config: TrainConfig | None = None) -> dict:
@@ -124,7 +124,7 @@ def train_models(rows: list[dict], output_dir: str | Path, config: TrainConfig |
         "fasttext": fasttext_version(),
         "config": asdict(config),
         "prompt_set": {"rows": len(rows), "train_rows": len(train_rows), "digest": _digest(rows)},
-        "files": {name: _file_digest(output_dir / name) for name in MODEL_FILES.values()},
+        "files": {name: file_checksum(output_dir / name) for name in MODEL_FILES.values()},
     }
     (output_dir / CARD_FILE).write_text(json.dumps(card, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return card
@@ -137,10 +137,6 @@ def fasttext_version() -> str:
         except importlib.metadata.PackageNotFoundError:
             continue
     return "unknown"
-
-
-def _file_digest(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def packaged_model_dir() -> Path:
