@@ -201,6 +201,7 @@ def test_checkpoints_are_kept_renamed_and_summarised(chain):
         "stage": 2, "step": 20, "world_size": 2}
     summary = json.loads((stage2 / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["final_loss"] == records(stage2)[-1]["loss"]
+    assert summary["records_skipped"] == {}  # every record of the test shards gives an example
 
 
 def test_resume_gives_the_same_losses_and_weights(chain, tmp_path):

@@ -236,3 +236,19 @@ def test_a_share_of_sft_examples_joins_each_modality(tok, shards):
         sft[batch["modality"]] += [key.startswith("sft") for key in batch["keys"]]
     for drawn in sft.values():
         assert abs(np.mean(drawn) - 0.3) < binomial_tolerance([0.3] * len(drawn))
+
+
+def test_records_that_give_no_example_are_counted_by_reason(tok, tmp_path):
+    with_image = {"image": png_bytes(12, 10, 1), "image_format": "png", "image_size": (12, 10)}
+    writer = ShardWriter(tmp_path / "pairs", "pairs", max_count=16)
+    for i, text in enumerate(["print(1)", "", "print(2)", ""]):  # two pairs with no text to learn
+        writer.write(Sample(make_key("pairs", "/p", i), "pairs", text, "code", Provenance("/p"), **with_image))
+    writer.close()
+    source = ShardSource(tmp_path / "pairs", "multimodal", ExampleEncoder(tok, SEQ, N_IMAGE), shuffle=False)
+    batches = MixedBatches({"multimodal": source}, batch_size=2, pad_id=tok.pad_token_id,
+                           image_size=IMAGE_SIZE, mean_colour=MEAN, seq_len=SEQ)
+    batch = next(batches)
+    assert sorted(batch["keys"]) == sorted([make_key("pairs", "/p", 0), make_key("pairs", "/p", 2)])
+    assert batches.skipped() == {"empty_text": 1}  # records 0-2 read so far
+    next(batches)  # record 3, then the next epoch's 0-2
+    assert batches.skipped() == {"empty_text": 3}

@@ -74,6 +74,9 @@ def _summary_line(summary: dict) -> str:
     line = f"stage {summary['stage']}: steps {summary['start_step']}..{summary['steps']}, {losses}"
     if summary.get("eval"):
         line += f", eval accuracy {summary['eval']['accuracy']:.3f}"
+    if summary.get("records_skipped"):
+        skipped = ", ".join(f"{reason} {count}" for reason, count in summary["records_skipped"].items())
+        line += f"; records that gave no example: {skipped}"
     if summary["checkpoint"]:
         line += f"; checkpoint {summary['checkpoint']}"
     return line + (f"; export {summary['export']}" if summary["export"] else "")

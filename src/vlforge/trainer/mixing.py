@@ -355,6 +355,15 @@ class MixedBatches:
             by_name[name].source.load_state_dict(source_state)
         self.step = state["step"]
 
+    def skipped(self) -> dict[str, int]:
+        """Records this rank read that gave no example, by reason (ShardSource.skipped), so a
+        run can say what it left out instead of dropping it silently."""
+        total: dict[str, int] = {}
+        for channel in self.channels:
+            for reason, count in channel.source.skipped.items():
+                total[reason] = total.get(reason, 0) + count
+        return total
+
     def close(self) -> None:
         self.collator.close()
         for channel in self.channels:

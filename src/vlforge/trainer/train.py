@@ -362,12 +362,25 @@ def _finish(run: Run, start: int, losses: list[float], last_eval: dict | None) -
         "stage": config.stage, "preset": config.model.preset, "world_size": run.env.world_size,
         "start_step": start, "steps": config.plan.steps, "losses": losses,
         "final_loss": losses[-1] if losses else None, "eval": last_eval,
+        "records_skipped": _records_skipped(run),
         "checkpoint": _optional_str(ckpt.latest_checkpoint(config.output_dir)),
         "export": _optional_str(exported), "output_dir": str(config.output_dir),
     }
     if run.env.is_main:
         (config.output_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def _records_skipped(run: Run) -> dict[str, int]:
+    """Shard records that gave no training example in this run (all ranks, by reason): a
+    record is never dropped without the run saying so."""
+    per_rank: list[dict[str, int] | None] = [None] * run.env.world_size
+    dist.all_gather_object(per_rank, run.batches.batches.skipped())
+    total: dict[str, int] = {}
+    for counts in per_rank:
+        for reason, count in (counts or {}).items():
+            total[reason] = total.get(reason, 0) + count
+    return dict(sorted(total.items()))
 
 
 def _optional_str(path: Path | None) -> str | None:
