@@ -79,6 +79,15 @@ _SIGLIP_RENAMES = [
 _SIGLIP_UNUSED = re.compile(r"^(attn_pool|head|fc_norm)\.")
 
 
+def _keep_renamed(key: str, value, renames, out: StateDict, dropped: list[str]) -> None:
+    """out[new name] = value, or the key into `dropped` when no rename rule knows it."""
+    new = _rename(key, renames)
+    if new is None:
+        dropped.append(key)
+    else:
+        out[new] = value
+
+
 def timm_siglip_to_hf(state: StateDict) -> tuple[StateDict, list[str]]:
     """(mapped state dict, dropped keys) for a timm `vit_*_siglip_*` state dict."""
     out: StateDict = {}
@@ -95,8 +104,7 @@ def timm_siglip_to_hf(state: StateDict) -> tuple[StateDict, list[str]]:
         elif _SIGLIP_UNUSED.match(key):
             dropped.append(key)
         else:
-            new = _rename(key, _SIGLIP_RENAMES)
-            (dropped.append(key) if new is None else out.__setitem__(new, value))
+            _keep_renamed(key, value, _SIGLIP_RENAMES, out, dropped)
     return out, dropped
 
 
@@ -124,8 +132,7 @@ def timm_sam_to_hf(state: StateDict) -> tuple[StateDict, list[str]]:
     out: StateDict = {}
     dropped: list[str] = []
     for key, value in state.items():
-        new = _rename(key, _SAM_RENAMES)
-        (dropped.append(key) if new is None else out.__setitem__(new, value))
+        _keep_renamed(key, value, _SAM_RENAMES, out, dropped)
     return out, dropped
 
 
