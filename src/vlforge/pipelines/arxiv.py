@@ -361,21 +361,20 @@ def paper_summary(output_dir: str | Path) -> list[dict]:
     boundary score over all its pages, and its reject reasons, from a finished job's shards
     and reject ledger (every page's score is in its sample's metadata or its reject's
     detail). The paper id is there when at least one of its pages was accepted."""
-    from vlforge.shards.reader import find_shards, iter_samples
-
     output = Path(output_dir)
     papers: dict[str, dict] = {}
 
     def entry(source: str) -> dict:
         return papers.setdefault(source, {"pages": 0, "pages_accepted": 0, "scores": [], "reasons": {}})
 
-    for shard in find_shards(output / "shards"):
-        for raw in iter_samples(shard):
-            record = json.loads(raw["json"])
-            paper = entry(record["provenance"]["source"])
-            paper.update(id=record["metadata"]["paper"]["id"], pages=paper["pages"] + 1,
+    # The shard indexes carry each sample's source and metadata: no page image is read.
+    for index in sorted((output / "shards").glob("*.parquet")):
+        for row in pq.read_table(index, columns=["source", "metadata"]).to_pylist():
+            metadata = json.loads(row["metadata"])
+            paper = entry(row["source"])
+            paper.update(id=metadata["paper"]["id"], pages=paper["pages"] + 1,
                          pages_accepted=paper["pages_accepted"] + 1)
-            paper["scores"].append(record["metadata"]["boundary_score"])
+            paper["scores"].append(metadata["boundary_score"])
     for row in pq.read_table(output / "rejects.parquet").to_pylist():
         paper = entry(row["source"])
         paper["reasons"][row["reason"]] = paper["reasons"].get(row["reason"], 0) + 1
