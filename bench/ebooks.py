@@ -39,9 +39,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from vlforge.config import resolve_options
-from vlforge.engines.planning import Part, Task
+from vlforge.contract import Part, Task, TaskContext
 from vlforge.engines.runner import run_job
-from vlforge.pipelines.base import TaskContext
 from vlforge.pipelines.ebooks import CORPUS, page_settings, renderer_for
 from vlforge.renderers.browser import DEFAULT_EXECUTABLE
 from vlforge.renderers.paginate import builtin_templates, geometry_css, squash

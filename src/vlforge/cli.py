@@ -10,14 +10,13 @@ import argparse
 import json
 import sys
 
-from vlforge.errors import VlforgeError
+from vlforge.errors import VlforgeError, run_handler
 
-EXIT_USAGE = 2
 EXIT_FAILED_TASKS = 3
 
 
 def _add_run(sub) -> None:
-    from vlforge.pipelines.base import corpus_names
+    from vlforge.contract import corpus_names
     p = sub.add_parser("run", help="run a corpus job into WebDataset shards",
                        description="Run a corpus job: read INPUTs, write shards, index, reject ledger and "
                                    "stats.json under --output. Re-running the same command resumes it.")
@@ -53,7 +52,7 @@ def _cmd_run(args) -> int:
 
 
 def _add_submit(sub) -> None:
-    from vlforge.pipelines.base import corpus_names
+    from vlforge.contract import corpus_names
     p = sub.add_parser("submit", help="submit a corpus job to a Ray cluster (job submission API)",
                        description="Submit `vlforge run CORPUS ... --engine ray` to a Ray cluster, stream its "
                                    "logs and print the job id. Inputs and --output must be on storage every "
@@ -132,18 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     return run_handler(args.handler, args)
-
-
-def run_handler(handler, args) -> int:
-    """A command's exit status; errors a user can fix become one line on stderr, exit 2."""
-    try:
-        return handler(args)
-    except VlforgeError as exc:
-        print(f"vlforge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("vlforge: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

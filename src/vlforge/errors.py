@@ -1,4 +1,19 @@
-"""The one exception type the CLI turns into a one-line message instead of a traceback."""
+"""Errors: the bottom of vlforge, imported by everything and importing only the Reject record.
+
+    VlforgeError     a job could not run; the CLI shows it as one line (exit 2)
+    Rejected         one item could not become a sample; becomes one reject-ledger row
+    run_handler      runs a command so that both of the above never end in a traceback
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from vlforge.schemas.sample import Reject
+
+EXIT_USAGE = 2  # the job could not run: a VlforgeError
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class VlforgeError(Exception):
@@ -6,3 +21,39 @@ class VlforgeError(Exception):
 
     The message is shown to the user as is, so it says what is wrong and how to fix it.
     """
+
+
+class Rejected(Exception):
+    """One item (a book, a page, a record, a sample) is dropped with a stable reason.
+
+    `reason` is snake_case and counted in stats.json; `detail` says what exactly was wrong.
+    Whoever knows the item's source, position and stage turns it into a ledger row with
+    `reject()`.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+    def reject(self, source: str, item: str, stage: str) -> Reject:
+        return Reject(source, item, stage, self.reason, self.detail)
+
+
+def exception_detail(exc: BaseException) -> str:
+    """`ValueError: bad thing (at module.py:42)`: enough to find the bug, one line."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def run_handler(handler, args) -> int:
+    """A command's exit status; errors a user can fix become one line on stderr, exit 2."""
+    try:
+        return handler(args)
+    except VlforgeError as exc:
+        print(f"vlforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vlforge: interrupted; re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -7,7 +7,7 @@ A file named `poison.txt` makes the stage fail on every attempt.
 
 from pathlib import Path
 
-from vlforge.pipelines.base import Corpus
+from vlforge.contract import Corpus
 from vlforge.schemas import Provenance, Sample, make_key
 
 

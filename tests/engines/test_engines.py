@@ -6,8 +6,8 @@ One local Ray cluster serves every Ray test in this process (ray.init costs ~20 
 import pytest
 from conftest import load_stats, output_digests, write_jsonl
 
+from vlforge.contract import register_corpus_module
 from vlforge.engines.runner import run_job
-from vlforge.pipelines.base import register_corpus_module
 
 ENGINES = ["local", "ray", "beam"]
 TOTALS = ("read", "accepted", "rejected", "rejected_by_reason", "shards", "bytes", "tasks")
@@ -109,8 +109,8 @@ def test_browser_stages_give_the_same_pairs_on_every_engine(engine, notebooks_lo
 
 def test_model_corpora_ask_ray_for_the_gpus_the_option_names():
     from vlforge.config import resolve_options
+    from vlforge.contract import get_corpus
     from vlforge.engines.ray_engine import actor_resources
-    from vlforge.pipelines.base import get_corpus
 
     pdf = get_corpus("pdf")
     on_gpu = resolve_options(pdf.defaults, None, ("engine.actor_gpus=1",))

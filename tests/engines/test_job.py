@@ -10,8 +10,8 @@ import time
 import pyarrow.parquet as pq
 from conftest import REPO, load_stats, output_digests, run_cli, write_jsonl
 
+from vlforge.contract import register_corpus_module
 from vlforge.engines.runner import run_job
-from vlforge.pipelines.base import register_corpus_module
 
 
 def make_text_inputs(root, files=6, lines=5):

@@ -2,8 +2,10 @@ import random
 
 import pytest
 
-from vlforge.engines.planning import Part, expand_inputs, plan_tasks
+from vlforge.contract import Part
+from vlforge.engines.planning import plan_tasks
 from vlforge.errors import VlforgeError
+from vlforge.inputs import expand_inputs
 from vlforge.pipelines.text import iter_lines
 
 OPTIONS = {"tasks": {"target_bytes": 100, "max_files": 2}}

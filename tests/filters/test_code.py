@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlforge.engines.planning import Task
+from vlforge.contract import Task, TaskContext
 from vlforge.filters.code import DEFAULTS, check_code, code_filter, line_counts
-from vlforge.pipelines.base import TaskContext
 from vlforge.schemas import Provenance, Reject, Sample
 
 CODE = """# load the data

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from vlforge.engines.planning import Task
+from vlforge.contract import Task, TaskContext
 from vlforge.filters.dedup import image_dedup
-from vlforge.pipelines.base import TaskContext
 from vlforge.schemas import Provenance, Reject, Sample
 
 

@@ -20,9 +20,8 @@ import pytest
 from conftest import output_digests, start_trap_server
 
 from vlforge.config import resolve_options
-from vlforge.engines.planning import Part, Task
+from vlforge.contract import Part, Task, TaskContext
 from vlforge.engines.runner import run_job
-from vlforge.pipelines.base import TaskContext
 from vlforge.pipelines.ebooks import CORPUS
 from vlforge.pipelines.epub import EpubError, Limits, open_epub
 from vlforge.renderers.browser import is_uniform

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vlforge.config import resolve_options
-from vlforge.engines.planning import Part, Task
-from vlforge.pipelines.base import TaskContext
+from vlforge.contract import Part, Task, TaskContext
 from vlforge.pipelines.html import CORPUS, markdown_to_html
 from vlforge.renderers.browser import is_uniform
 from vlforge.renderers.paginate import squash

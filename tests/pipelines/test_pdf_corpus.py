@@ -17,10 +17,9 @@ import pytest
 from PIL import Image
 
 from vlforge.config import resolve_options
+from vlforge.contract import Part, Task, TaskContext
 from vlforge.documents import nougat as nougat_module
-from vlforge.engines.planning import Part, Task
 from vlforge.errors import VlforgeError
-from vlforge.pipelines.base import TaskContext
 from vlforge.pipelines.pdf import CORPUS, check_options
 from vlforge.schemas import Reject, Sample, make_key
 

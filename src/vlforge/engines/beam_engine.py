@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import shlex
 
+from vlforge.atomic import write_atomic
+from vlforge.contract import Task
 from vlforge.engines.env import driver_import_path
-from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, run_task, write_atomic
+from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, run_task
 from vlforge.engines.monitor import Monitor
-from vlforge.engines.planning import Task
-from vlforge.pipelines.base import exception_detail
+from vlforge.errors import exception_detail
 
 
 def _error_file(layout: OutputLayout, index: int):

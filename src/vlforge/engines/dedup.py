@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from vlforge.contract import JobDedup
 from vlforge.engines.executor import OutputLayout, write_atomic
-from vlforge.pipelines.base import JobDedup
 from vlforge.schemas import Reject
 from vlforge.shards.writer import rewrite_shard_without
 

@@ -14,7 +14,6 @@ Beam) only decide where `run_task` runs; they never copy any of this.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,8 +23,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlforge.engines.planning import Part, Task
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail, load_corpus
+from vlforge.atomic import atomic_path, write_atomic
+from vlforge.contract import Corpus, Outcome, Part, Task, TaskContext, load_corpus
+from vlforge.errors import exception_detail
 from vlforge.schemas import REJECT_SCHEMA, Reject, Sample
 from vlforge.shards import ShardWriter
 
@@ -101,18 +101,11 @@ def _read_task(corpus: Corpus, ctx: TaskContext, counts: Counter) -> Iterator[Ou
             yield outcome
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _write_rejects(path: Path, task_index: int, rejects: list[Reject]) -> None:
     rows = [{"task": task_index, "source": r.source, "item": r.item, "stage": r.stage,
              "reason": r.reason, "detail": r.detail} for r in rejects]
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), tmp)
 
 
 def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> dict:

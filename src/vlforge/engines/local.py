@@ -14,10 +14,10 @@ import queue as queue_module
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from vlforge.contract import Task
 from vlforge.engines.executor import JobSpec, run_task
 from vlforge.engines.monitor import Monitor
-from vlforge.engines.planning import Task
-from vlforge.pipelines.base import exception_detail
+from vlforge.errors import exception_detail
 
 _progress_queue = None  # set in each worker by _init_worker
 

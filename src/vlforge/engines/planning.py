@@ -8,81 +8,9 @@ same inputs and options always give the same tasks, numbered the same way.
 
 from __future__ import annotations
 
-import glob
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
+from vlforge.contract import Part, Task
 from vlforge.errors import VlforgeError
-
-
-@dataclass(frozen=True)
-class InputFile:
-    path: str  # absolute, resolved
-    size: int
-
-
-@dataclass(frozen=True)
-class Part:
-    """A whole file (start=0, end=None) or the lines starting in [start, end) of one."""
-
-    path: str
-    start: int = 0
-    end: int | None = None
-
-    @property
-    def label(self) -> str:
-        return self.path if self.end is None else f"{self.path}@{self.start}-{self.end}"
-
-
-@dataclass(frozen=True)
-class Task:
-    index: int
-    parts: tuple[Part, ...]
-
-
-def _is_hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _files_under(directory: Path) -> list[Path]:
-    # Hidden files and folders (.git, .ipynb_checkpoints) are not inputs.
-    return [p for p in directory.rglob("*") if (p.is_file() or p.is_symlink())
-            and not p.is_dir() and not _is_hidden(p, directory)]
-
-
-def expand_inputs(inputs: list[str]) -> list[InputFile]:
-    """Every file the INPUT arguments name, sorted by path, each once.
-
-    A path that does not exist and matches no glob is an error: a typo must not turn into a
-    job that silently reads nothing. Broken links inside a directory are kept: the reader
-    turns them into reject rows.
-    """
-    if not inputs:
-        raise VlforgeError("no INPUT given: name files, directories or globs to read")
-    found: dict[str, InputFile] = {}
-    for raw in inputs:
-        paths = _paths_for(raw)
-        for path in paths:
-            resolved = str(Path(os.path.abspath(path)))
-            size = path.stat().st_size if path.exists() else 0
-            found.setdefault(resolved, InputFile(resolved, size))
-    if not found:
-        raise VlforgeError(f"no input files found in: {' '.join(inputs)}")
-    return [found[p] for p in sorted(found)]
-
-
-def _paths_for(raw: str) -> list[Path]:
-    path = Path(raw)
-    if path.is_dir():
-        return _files_under(path)
-    if path.exists() or path.is_symlink():
-        return [path]
-    if glob.has_magic(raw):
-        matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))]
-        if matches:
-            return [f for m in matches for f in (_files_under(m) if m.is_dir() else [m])]
-    raise VlforgeError(f"input {raw!r} does not exist (no such file, directory or matching glob)")
+from vlforge.inputs import InputFile
 
 
 def split_into_parts(files: list[InputFile], splittable_suffixes: tuple[str, ...],

@@ -9,11 +9,11 @@ driver, never samples: the shards are written by the workers, straight to the ou
 
 from __future__ import annotations
 
+from vlforge.contract import Task, load_corpus
 from vlforge.engines.env import driver_pythonpath
 from vlforge.engines.executor import JobSpec, run_task
 from vlforge.engines.monitor import Monitor
-from vlforge.engines.planning import Task
-from vlforge.pipelines.base import exception_detail, load_corpus
+from vlforge.errors import exception_detail
 
 
 def _run_task_remote(job: JobSpec, task: Task) -> dict:

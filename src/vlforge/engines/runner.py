@@ -16,13 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import vlforge
+from vlforge.atomic import atomic_path, write_atomic
 from vlforge.config import get_option, resolve_options
+from vlforge.contract import Task, corpus_module, load_corpus
 from vlforge.engines.dedup import run_job_dedup
-from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, write_atomic
+from vlforge.engines.executor import JobSpec, OutputLayout, read_marker
 from vlforge.engines.monitor import Monitor
-from vlforge.engines.planning import InputFile, Task, expand_inputs, plan_tasks
+from vlforge.engines.planning import plan_tasks
 from vlforge.errors import VlforgeError
-from vlforge.pipelines.base import corpus_module, load_corpus
+from vlforge.inputs import InputFile, expand_inputs
 from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION, Reject
 
 # Options that change where or how fast a job runs, never what it writes.
@@ -188,6 +190,5 @@ def _merge_rejects(layout: OutputLayout, committed: list[int], job_rejects: list
             [{"task": task, "source": r.source, "item": r.item, "stage": r.stage, "reason": r.reason,
               "detail": r.detail} for task, r in job_rejects], schema=REJECT_SCHEMA))
     merged = pa.concat_tables(tables) if tables else REJECT_SCHEMA.empty_table()
-    tmp = layout.rejects_file.with_name(layout.rejects_file.name + ".tmp")
-    pq.write_table(merged, tmp)
-    tmp.replace(layout.rejects_file)
+    with atomic_path(layout.rejects_file) as tmp:
+        pq.write_table(merged, tmp)

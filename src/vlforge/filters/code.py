@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlforge.pipelines.base import Outcome, Stage, TaskContext, per_sample
+from vlforge.contract import Outcome, Stage, TaskContext, per_sample
 from vlforge.schemas import Reject, Sample
 
 COUNT_RULES = ("all", "nonblank", "nonblank_noncomment")

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from vlforge.pipelines.base import Outcome, Stage, TaskContext
+from vlforge.contract import Outcome, Stage, TaskContext
 from vlforge.schemas import Reject, Sample
 
 DEFAULTS: dict[str, Any] = {

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from vlforge.pipelines.base import Outcome, Stage, TaskContext, per_sample
+from vlforge.contract import Outcome, Stage, TaskContext, per_sample
 from vlforge.schemas import Reject, Sample
 
 # PIL format name -> Sample.image_format

@@ -58,9 +58,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.documents import align, archive, latex, pdf
-from vlforge.engines.planning import Part
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext
 from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {

@@ -39,8 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vlforge.engines.planning import Part
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext
+from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.pipelines.epub import Book, EpubError, Limits, SpineItem, open_epub
 from vlforge.renderers.browser import (
     BrowserConfig,

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlforge.engines.planning import Part
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext
+from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.pipelines.ebooks import (
     chapter_counts,
     page_defaults,

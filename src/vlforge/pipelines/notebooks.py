@@ -45,15 +45,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vlforge.engines.planning import Part
+from vlforge.contract import Corpus, JobDedup, Outcome, Part, TaskContext, per_sample
+from vlforge.documents.lines import iter_lines
 from vlforge.filters.code import DEFAULTS as CODE_DEFAULTS
 from vlforge.filters.code import code_filter, line_counts
 from vlforge.filters.dedup import DEFAULTS as DEDUP_DEFAULTS
 from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import image_filter
-from vlforge.pipelines.base import Corpus, JobDedup, Outcome, TaskContext, per_sample
-from vlforge.pipelines.text import iter_lines
 from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from PIL import Image
 
+from vlforge.contract import Corpus, Outcome, Part, TaskContext, exception_detail
 from vlforge.documents.nougat import (
     LoopRule,
     NougatModel,
@@ -55,9 +56,7 @@ from vlforge.documents.nougat import (
 )
 from vlforge.documents.pdf import PdfDocument, PdfRejected, open_pdf
 from vlforge.documents.pdf import tool_versions as pdf_tool_versions
-from vlforge.engines.planning import Part
 from vlforge.errors import VlforgeError
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, exception_detail
 from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {

@@ -41,11 +41,10 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from vlforge.engines.planning import Part
+from vlforge.contract import Corpus, Outcome, Part, TaskContext, per_sample
+from vlforge.documents.lines import iter_lines
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import PIL_FORMATS, check_image
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
-from vlforge.pipelines.text import iter_lines
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 from vlforge.taxonomy.records import RecordError, decode_json, parse_record
 

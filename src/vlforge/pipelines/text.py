@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from vlforge.engines.planning import Part
-from vlforge.pipelines.base import Corpus, Outcome, TaskContext, per_sample
+from vlforge.contract import Corpus, Outcome, Part, TaskContext, per_sample
+from vlforge.documents.lines import iter_lines
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
 DEFAULTS = {
@@ -45,25 +45,6 @@ def read_text_file(path: str, ctx: TaskContext) -> Iterator[Outcome]:
     kind = "markdown" if path.lower().endswith(".md") else "plain"
     yield Sample(make_key("text", path, 0), "text", text, kind, Provenance(path, checksum(data)),
                  metadata={"offset": 0})
-
-
-def iter_lines(part: Part) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line) for every line that starts inside the part's byte range.
-
-    A range that starts mid-line skips to the next line: that line belongs to the range in
-    which it starts, so adjacent ranges neither lose nor repeat a line.
-    """
-    with open(part.path, "rb") as f:
-        offset = part.start
-        if offset > 0:
-            f.seek(offset - 1)
-            offset += len(f.readline()) - 1
-        while part.end is None or offset < part.end:
-            line = f.readline()
-            if not line:
-                return
-            yield offset, line
-            offset += len(line)
 
 
 def read_jsonl(part: Part, ctx: TaskContext) -> Iterator[Outcome]:

@@ -93,6 +93,9 @@ class Sample:
     image_format: str | None = None  # one of IMAGE_EXTENSIONS
     image_size: tuple[int, int] | None = None  # (width, height) when known
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Working data one stage leaves for a later one (an output still to render, a question
+    # still to tag). Never written: only `metadata` reaches the shard.
+    scratch: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.text_kind not in TEXT_EXTENSIONS:

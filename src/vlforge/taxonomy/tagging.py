@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlforge.engines.planning import expand_inputs
+from vlforge.inputs import expand_inputs
 from vlforge.taxonomy.records import RecordError, iter_file_records, parse_record
 from vlforge.taxonomy.tagger import Tagger
 from vlforge.taxonomy.tree import UNASSIGNED

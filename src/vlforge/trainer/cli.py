@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from vlforge.errors import VlforgeError
+from vlforge.errors import VlforgeError, run_handler
 
 
 def add_train_parser(subparsers) -> None:
@@ -86,5 +86,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vlforge train", description=__doc__.splitlines()[0].strip("`"))
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    from vlforge.cli import run_handler
     return run_handler(cmd_train, args)
