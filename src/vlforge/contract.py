@@ -64,6 +64,14 @@ class TaskContext:
     options: dict[str, Any]
     task: Task
     output_dir: str
+    # Structured per-task records a stage keeps for the corpus's job summary (e.g. arxiv's
+    # per-page scores): name -> list of JSON-able rows. The executor stores them in the task
+    # marker and hands every task's facts to `Corpus.summarize` at the end of the job.
+    facts: dict[str, list] = field(default_factory=dict)
+
+    def note(self, name: str, row: Any) -> None:
+        """Appends one row to the task's facts under `name`."""
+        self.facts.setdefault(name, []).append(row)
 
     def option(self, dotted: str) -> Any:
         """`ctx.option("text.field")` -> options["text"]["field"]."""
@@ -99,9 +107,10 @@ class Corpus:
     # run such tasks in long-lived actors that keep it (Ray), with these resources each,
     # e.g. {"num_gpus": 1} for a model stage.
     actor_resources: dict[str, float] | None = None
-    # Called once by the driver after every task committed, with the job's output directory;
-    # what it returns lands in stats.json under "summary" (e.g. arxiv: per-paper records).
-    summarize: Callable[[str], dict] | None = None
+    # Called once by the driver after every task committed, with the job's output directory
+    # and each committed task's facts (TaskContext.note) in task order; what it returns
+    # lands in stats.json under "summary" (e.g. arxiv: per-paper records).
+    summarize: Callable[[str, list[dict]], dict] | None = None
     # Checks the resolved options on the driver before the output directory is claimed, so
     # a job that cannot run (e.g. pdf without a model) fails at once with a VlforgeError.
     check_options: Callable[[dict], Any] | None = None

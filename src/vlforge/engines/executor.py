@@ -135,6 +135,8 @@ def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> di
             _route(outcome, writer, rejects, counts)
             reporter.update(counts["accepted"], len(rejects))
     stats = _task_stats(task, counts, rejects, writer, time.perf_counter() - started)
+    if ctx.facts:
+        stats["facts"] = ctx.facts
     _write_rejects(layout.task_rejects(task.index), task.index, rejects)
     write_atomic(layout.marker(task.index), json.dumps(stats, indent=1, sort_keys=True).encode())
     reporter.flush()

@@ -147,20 +147,21 @@ def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], en
         "shards_dir": str(layout.shards_dir),
         "rejects_file": str(layout.rejects_file),
     })
-    summary = _corpus_summary(job, layout, complete=all(done.values()))
+    summary = _corpus_summary(job, layout, tasks, complete=all(done.values()))
     if summary is not None:
         stats["summary"] = summary
     write_atomic(layout.stats_file, json.dumps(stats, indent=1, sort_keys=True).encode())
     return stats
 
 
-def _corpus_summary(job: JobSpec, layout: OutputLayout, complete: bool) -> dict | None:
+def _corpus_summary(job: JobSpec, layout: OutputLayout, tasks: list[Task], complete: bool) -> dict | None:
     """The corpus's own account of a finished job (only once every task has committed:
     a partial job's summary would mislead)."""
     summarize = load_corpus(job.corpus_module).summarize
     if summarize is None or not complete:
         return None
-    return summarize(str(layout.root))
+    facts = [(read_marker(layout, task.index) or {}).get("facts", {}) for task in tasks]
+    return summarize(str(layout.root), facts)
 
 
 def _sum_stats(markers: list[dict], job_rejects: list[tuple[int, Reject]], layout: OutputLayout) -> dict:

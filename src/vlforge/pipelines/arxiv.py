@@ -390,7 +390,7 @@ def paper_summary(output_dir: str | Path) -> list[dict]:
     return summary
 
 
-def job_summary(output_dir: str) -> dict:
+def job_summary(output_dir: str, facts: list[dict] | None = None) -> dict:
     """stats.json's "summary" for an arxiv job: every paper's record, the page totals and
     the acceptance rate (Nougat kept ~47% of pages at 0.9), and the tool versions used."""
     papers = paper_summary(output_dir)
