@@ -23,7 +23,7 @@ from vlforge.trainer.data import (
     truncate,
 )
 from vlforge.trainer.images import preprocess_image
-from vlforge.trainer.template import (
+from vlforge.trainer.chat_format import (
     DEFAULT_SYSTEM_PROMPT,
     IGNORE_INDEX,
     count_images,

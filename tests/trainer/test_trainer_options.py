@@ -20,7 +20,7 @@ from vlforge.trainer.config import load_train_config, parse_ratio
 from vlforge.trainer.evaluation import load_mc_set, make_mc_set
 from vlforge.trainer.metrics import MetricsLog, format_record, mfu, peak_flops
 from vlforge.trainer.prefetch import Prefetcher
-from vlforge.trainer.stages import LrShape, build_scheduler, stage_plan
+from vlforge.trainer.training_stages import LrShape, build_scheduler, stage_plan
 
 # --- options ---------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from vlforge.config import load_config_file, merge_options, parse_set
 from vlforge.errors import VlforgeError
-from vlforge.trainer.stages import StagePlan, stage_plan, with_overrides
+from vlforge.trainer.training_stages import TrainingStagePlan, stage_plan, with_overrides
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "stage": None,  # 1, 2 or 3; --stage wins over the file
@@ -122,7 +122,7 @@ class TrainConfig:
     stage: int
     model: ModelOptions
     data: DataOptions
-    plan: StagePlan  # Table 4 with the optim/steps/batch overrides applied
+    plan: TrainingStagePlan  # Table 4 with the optim/steps/batch overrides applied
     micro_batch: int
     output_dir: Path
     checkpoint_every: int
@@ -227,7 +227,7 @@ def _stage(value: Any) -> int:
     return int(value)
 
 
-def _plan(options: dict, preset: str, stage: int) -> StagePlan:
+def _plan(options: dict, preset: str, stage: int) -> TrainingStagePlan:
     optim, data = options["optim"], options["data"]
     return with_overrides(
         stage_plan(preset, stage),
@@ -281,7 +281,7 @@ def _bool(value: Any) -> bool:
 _EXPECTED = {float: "a number", int: "an integer", _betas: "two numbers, e.g. 0.9,0.95", _bool: "true or false"}
 
 
-def _data(data: dict, plan: StagePlan) -> DataOptions:
+def _data(data: dict, plan: TrainingStagePlan) -> DataOptions:
     return DataOptions(
         language=tuple(data["language"]), multimodal=tuple(data["multimodal"]), sft=tuple(data["sft"]),
         language_share=parse_ratio(data["ratio"]),

@@ -6,7 +6,7 @@ Three kinds of shard, three kinds of example (labels aligned with input_ids, -10
                  [bos] text [eos], all supervised; a long text is cut into max_seq_len
                  chunks (a last chunk of one token is dropped: it predicts nothing)
     multimodal   image pairs: notebooks (png + py), pages from ebooks/html/arxiv/pdf
-                 (png + md/txt); captioning-style, through the "deepseek" template with
+                 (png + md/txt); captioning-style, through the "deepseek" chat format with
                  an empty system prompt:
                      User: <image_placeholder>\\n{instruction}\\n\\nAssistant: {text}<eos>
                  the instruction picked from a short list by the key's hash and the text
@@ -15,7 +15,7 @@ Three kinds of shard, three kinds of example (labels aligned with input_ids, -10
                  its image tokens is never cut.
     sft          KEY.conv.json (the record exactly as the sft job read it, in the LLaVA,
                  DeepSeek-VL or ms-swift layout) + KEY.png/jpg (first image) + the extra
-                 images in KEY.json metadata `extra_images`; through the template with
+                 images in KEY.json metadata `extra_images`; through the chat format with
                  the default system prompt (or the record's own); answers + eos supervised.
                  Too long: cut at max_seq_len, never inside an image's token run.
 
@@ -47,7 +47,7 @@ import numpy as np
 from vlforge.errors import VlforgeError
 from vlforge.shards.reader import find_shards, split_member_name
 from vlforge.taxonomy.records import RecordError, parse_record
-from vlforge.trainer.template import (
+from vlforge.trainer.chat_format import (
     ASSISTANT,
     DEFAULT_SYSTEM_PROMPT,
     IGNORE_INDEX,
@@ -80,7 +80,7 @@ INSTRUCTIONS = {
             "Write down the text on this page."),
 }
 
-# SFT roles -> template roles. Tool/function output is input the model reads, never writes.
+# SFT roles -> chat-format roles. Tool/function output is input the model reads, never writes.
 ROLE_MAP = {"human": USER, "user": USER, "tool": USER, "function": USER, "observation": USER,
             "gpt": ASSISTANT, "assistant": ASSISTANT, "model": ASSISTANT, "bot": ASSISTANT}
 LLAVA_IMAGE_TAG = "<image>"  # LLaVA and ms-swift mark images so; DeepSeek-VL with IMAGE_TOKEN
@@ -184,7 +184,7 @@ class ExampleEncoder:
         return [Example(key, "multimodal" if kept else "language", ids, labels, kept)]
 
 
-# --- SFT records -> template turns ---------------------------------------------------------
+# --- SFT records -> chat-format turns ---------------------------------------------------------
 
 def _raw_turns(record: dict) -> tuple[str | None, list[tuple[str, str]]]:
     """(system prompt or None, [(role, text)]) in the record's own roles."""
@@ -201,7 +201,7 @@ def _raw_turns(record: dict) -> tuple[str | None, list[tuple[str, str]]]:
 
 
 def _merge(raw: list[tuple[str, str]]) -> tuple[list[str], list[Turn]]:
-    """System texts, and the turns with template roles, consecutive same-role turns joined."""
+    """System texts, and the turns with chat-format roles, consecutive same-role turns joined."""
     systems, turns = [], []
     for role, text in raw:
         if role == "system":

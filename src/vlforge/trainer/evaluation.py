@@ -4,13 +4,13 @@ The set is JSONL, one item a line:
     {"id": "...", "image": "images/KEY.png" | null, "question": "...",
      "options": ["...", "..."], "answer": 0, "system": ""}
 `image` is relative to the JSONL file's folder; `system` is optional (absent: the
-template's default system prompt). A question without `<image_placeholder>` gets one in
+chat format's default system prompt). A question without `<image_placeholder>` gets one in
 front when the item has an image.
 
 Scoring, per item (the paper's "multi-choice PPL"): for every option, the prompt
-(template, image tokens included) followed by " {option}"; the option's tokens are scored
+(chat format, image tokens included) followed by " {option}"; the option's tokens are scored
 by their mean log-probability given everything before them, i.e. -log PPL. The option
-with the lowest perplexity is the model's answer. The prompt is `template.encode_prompt`,
+with the lowest perplexity is the model's answer. The prompt is `chat_format.encode_prompt`,
 so prompt + option is token for token what training supervises.
 
 Under FSDP every rank must make the same forward calls, and the vision tower runs only for
@@ -36,7 +36,7 @@ from vlforge.trainer.data import IMAGE_MEMBERS, TEXT_MEMBERS, pick_instruction
 from vlforge.trainer.distributed import DistEnv, all_reduce_sum
 from vlforge.trainer.images import preprocess_image
 from vlforge.trainer.model import sequence_logprob
-from vlforge.trainer.template import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
+from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
 
 

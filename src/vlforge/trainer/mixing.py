@@ -63,7 +63,7 @@ import torch
 
 from vlforge.trainer.data import MODALITIES, Example, ShardSource
 from vlforge.trainer.images import preprocess_image
-from vlforge.trainer.template import IGNORE_INDEX
+from vlforge.trainer.chat_format import IGNORE_INDEX
 
 WARMUP_SHAPES = ("linear", "cosine", "step")
 # Tags that keep the independent RNG streams of one step apart.

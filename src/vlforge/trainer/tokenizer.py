@@ -4,7 +4,7 @@ Both carry the same four special tokens, under DeepSeek-LLM's spellings:
 
     <｜begin▁of▁sentence｜>   bos: first token of every sequence
     <｜end▁of▁sentence｜>     eos: ends every answer (supervised) and every text
-    <image_placeholder>      one id; the template repeats it num_image_tokens times per image
+    <image_placeholder>      one id; the chat format repeats it num_image_tokens times per image
     <｜▁pad▁｜>               padding (never attended, never supervised)
 
 `tokenizer.image_token_id` is the image id; `len(tokenizer)` is the vocabulary size the

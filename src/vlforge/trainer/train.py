@@ -60,7 +60,7 @@ from vlforge.trainer.model import (
     set_trainable_for_stage,
 )
 from vlforge.trainer.prefetch import Prefetcher
-from vlforge.trainer.stages import build_scheduler
+from vlforge.trainer.training_stages import build_scheduler
 from vlforge.trainer.tokenizer import load_tokenizer
 
 

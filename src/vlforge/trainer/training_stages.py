@@ -1,6 +1,6 @@
 """The three training stages: the paper's Table 4 as data, and the learning-rate schedules.
 
-A `StagePlan` holds everything Table 4 fixes for one stage of one model size. The 1B
+A `TrainingStagePlan` holds everything Table 4 fixes for one stage of one model size. The 1B
 column (`deepseek-vl-1.3b`) and the 7B column (`deepseek-vl-7b`) are copied from the paper;
 the `tiny` plans are ours: the same shapes of schedule, scaled down so a test or the demo
 runs a stage in seconds on a CPU and can overfit a handful of samples.
@@ -33,7 +33,7 @@ STAGES = (1, 2, 3)
 STEP_DECAYS = ((0.8, 0.316), (0.9, 0.1))
 
 @dataclass(frozen=True)
-class StagePlan:
+class TrainingStagePlan:
     lr: float
     schedule: str  # "cosine" | "step"
     warmup_steps: int
@@ -54,21 +54,21 @@ _STAGE1_SEQ_LEN = 512 + 576
 # Table 4 of the paper, column by column.
 _TABLE4 = {
     "1b": {
-        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
-        2: StagePlan(3e-5, "step", 2000, 96000, 1024, 4096, True),
-        3: StagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
+        1: TrainingStagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
+        2: TrainingStagePlan(3e-5, "step", 2000, 96000, 1024, 4096, True),
+        3: TrainingStagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
     },
     "7b": {
-        1: StagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
-        2: StagePlan(4.2e-5, "step", 2000, 42000, 2304, 4096, True),
-        3: StagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
+        1: TrainingStagePlan(1.0e-3, "cosine", 128, 15000, 256, _STAGE1_SEQ_LEN, False),
+        2: TrainingStagePlan(4.2e-5, "step", 2000, 42000, 2304, 4096, True),
+        3: TrainingStagePlan(2.0e-5, "cosine", 256, 10000, 256, 4096, False),
     },
     # Ours: seconds on a CPU. Learning rates are high so a few samples are learnt in ~20
     # steps; stage 2 keeps the step schedule so its decay points are exercised too.
     "tiny": {
-        1: StagePlan(3e-3, "cosine", 2, 20, 4, 512, False),
-        2: StagePlan(2e-3, "step", 2, 20, 4, 512, False),
-        3: StagePlan(2e-3, "cosine", 2, 20, 4, 512, False),
+        1: TrainingStagePlan(3e-3, "cosine", 2, 20, 4, 512, False),
+        2: TrainingStagePlan(2e-3, "step", 2, 20, 4, 512, False),
+        3: TrainingStagePlan(2e-3, "cosine", 2, 20, 4, 512, False),
     },
 }
 
@@ -80,7 +80,7 @@ _FAMILY = {
 }
 
 
-def stage_plan(preset: str, stage: int) -> StagePlan:
+def stage_plan(preset: str, stage: int) -> TrainingStagePlan:
     """Table 4's plan for a model preset and stage (the tiny plans for the tiny presets)."""
     if stage not in STAGES:
         raise VlforgeError(f"stage must be one of 1, 2, 3, not {stage!r}")
@@ -90,7 +90,7 @@ def stage_plan(preset: str, stage: int) -> StagePlan:
     return _TABLE4[family][stage]
 
 
-def with_overrides(plan: StagePlan, **overrides) -> StagePlan:
+def with_overrides(plan: TrainingStagePlan, **overrides) -> TrainingStagePlan:
     """The plan with every override that is not None applied (config values win)."""
     given = {k: v for k, v in overrides.items() if v is not None}
     if "betas" in given:
@@ -100,7 +100,7 @@ def with_overrides(plan: StagePlan, **overrides) -> StagePlan:
     return plan
 
 
-def _check_plan(plan: StagePlan) -> None:
+def _check_plan(plan: TrainingStagePlan) -> None:
     if plan.schedule not in ("cosine", "step", "constant"):
         raise VlforgeError(f"schedule must be cosine, step or constant, not {plan.schedule!r}")
     if plan.steps < 1 or plan.warmup_steps < 0:
@@ -144,7 +144,7 @@ def step_multiplier(step: int, steps: int) -> float:
     return multiplier
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, plan: StagePlan) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer: torch.optim.Optimizer, plan: TrainingStagePlan) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR over the plan's shape; resuming is `load_state_dict` (it restores the step)."""
     shape = LrShape(plan.schedule, plan.warmup_steps, plan.steps, plan.min_lr_ratio)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, shape)

@@ -1,4 +1,4 @@
-"""The "deepseek" conversation template and its label mask.
+"""The "deepseek" chat format and its label mask.
 
 Rendered text (spec, section 2; the same string DeepSeek-VL's released code builds):
 
@@ -64,7 +64,7 @@ def as_turns(turns: Iterable[Turn | tuple[str, str] | dict]) -> list[Turn]:
 
 
 def render_conversation(turns: Iterable, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> str:
-    """The conversation as one string, exactly the spec's template (for reading, not training)."""
+    """The conversation as one string, exactly the spec's chat format (for reading, not training)."""
     text = system_prompt + SEP if system_prompt else ""
     for turn in as_turns(turns):
         if turn.role == USER:
