@@ -14,6 +14,14 @@ from transformers import PreTrainedTokenizerFast
 from vlforge.engines.runner import run_job
 from vlforge.schemas import Provenance, Sample, make_key
 from vlforge.shards.writer import ShardWriter
+from vlforge.trainer.chat_format import (
+    DEFAULT_SYSTEM_PROMPT,
+    IGNORE_INDEX,
+    count_images,
+    encode_conversation,
+    encode_prompt,
+    render_conversation,
+)
 from vlforge.trainer.data import (
     INSTRUCTIONS,
     ExampleEncoder,
@@ -23,14 +31,6 @@ from vlforge.trainer.data import (
     truncate,
 )
 from vlforge.trainer.images import preprocess_image
-from vlforge.trainer.chat_format import (
-    DEFAULT_SYSTEM_PROMPT,
-    IGNORE_INDEX,
-    count_images,
-    encode_conversation,
-    encode_prompt,
-    render_conversation,
-)
 from vlforge.trainer.tokenizer import (
     BOS_TOKEN,
     EOS_TOKEN,

@@ -10,9 +10,9 @@ from conftest import png_bytes
 
 from vlforge.schemas import Provenance, Sample, make_key
 from vlforge.shards.writer import ShardWriter
+from vlforge.trainer.chat_format import IGNORE_INDEX
 from vlforge.trainer.data import ExampleEncoder, ShardSource
 from vlforge.trainer.mixing import MixedBatches, block_causal_mask, language_share, target_share
-from vlforge.trainer.chat_format import IGNORE_INDEX
 from vlforge.trainer.tokenizer import load_tokenizer
 
 N_IMAGE, SEQ, IMAGE_SIZE, MEAN = 16, 160, 16, (122, 116, 104)

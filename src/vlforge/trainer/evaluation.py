@@ -32,11 +32,11 @@ from torch import nn
 
 from vlforge.errors import VlforgeError
 from vlforge.shards.reader import find_shards, iter_samples
+from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
 from vlforge.trainer.data import IMAGE_MEMBERS, TEXT_MEMBERS, pick_instruction
 from vlforge.trainer.distributed import DistEnv, all_reduce_sum
 from vlforge.trainer.images import preprocess_image
 from vlforge.trainer.model import sequence_logprob
-from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
 
 

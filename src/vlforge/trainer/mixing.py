@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from vlforge.trainer.chat_format import IGNORE_INDEX
 from vlforge.trainer.data import MODALITIES, Example, ShardSource
 from vlforge.trainer.images import preprocess_image
-from vlforge.trainer.chat_format import IGNORE_INDEX
 
 WARMUP_SHAPES = ("linear", "cosine", "step")
 # Tags that keep the independent RNG streams of one step apart.

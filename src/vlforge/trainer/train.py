@@ -60,8 +60,8 @@ from vlforge.trainer.model import (
     set_trainable_for_stage,
 )
 from vlforge.trainer.prefetch import Prefetcher
-from vlforge.trainer.training_stages import build_scheduler
 from vlforge.trainer.tokenizer import load_tokenizer
+from vlforge.trainer.training_stages import build_scheduler
 
 
 def train(config: TrainConfig, options: dict | None = None) -> dict:
