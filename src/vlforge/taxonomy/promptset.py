@@ -2,17 +2,18 @@
 
 Recipe (`generate(seed)`; `vlforge taxonomy prompts` writes `data/prompts.jsonl`):
 
-1. Source: `templates.py`, five or more English and Chinese sentence frames per tertiary
-   item of Table 3 (Humor Reasoning, which has no items, counts as one), written by hand
-   for vlforge; no prompt was copied from a data set.
+1. Source: the phrasings (`data/phrasings.yaml`, loaded by `phrasings`), five or more
+   English and Chinese sentence frames per tertiary item of Table 3 (Humor Reasoning, which
+   has no items, counts as one), written by hand for vlforge; no prompt was copied from a
+   data set.
 2. Budget, balanced at the main level: every main category gets PER_MAIN prompts per
    language. A main's budget is split evenly over its secondary categories (or its items,
    for Evaluation and Safety), a secondary's over its items, an item's over its frames
    (differences of one from integer division). With PER_MAIN = 288 every secondary category
    has at least 48 prompts per language (96 in all) and every Evaluation and Safety item at
    least 57 per language.
-3. A prompt: a frame with each `{slot}` filled at random from `templates.SLOTS`, then an
-   opening and a closing from `templates.WRAPPERS` that carry no category signal ("Hi!",
+3. A prompt: a frame with each `{slot}` filled at random from the phrasings' slots, then an
+   opening and a closing from its wrappers that carry no category signal ("Hi!",
    "请问，", "Thanks!"). Duplicates are drawn again. Randomness comes from
    `random.Random(f"{seed}:{lang}:{item}:{frame}")`, so a row depends only on the seed and
    its own frame, not on the order of the rest.
@@ -38,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
-from vlforge.taxonomy.templates import SLOTS, TEMPLATES, WRAPPERS
+from vlforge.taxonomy.phrasings import load_phrasings
 from vlforge.taxonomy.tree import Main, Taxonomy, load_taxonomy
 
 PER_MAIN = 288
@@ -51,12 +52,12 @@ TEST_SHARE = 0.2
 
 def frames_of(path: str) -> dict[str, list[str]]:
     """The frames of one item: {"en": [...], "zh": [...]}, at least MIN_FRAMES each."""
-    english, _, chinese = TEMPLATES[path].strip().partition("\n---\n")
-    frames = {"en": english.splitlines(), "zh": chinese.splitlines()}
-    for lang, lines in frames.items():
-        if len(lines) < MIN_FRAMES or not all(line.strip() for line in lines):
-            raise VlforgeError(f"templates for {path} ({lang}) need {MIN_FRAMES} or more non-empty lines")
-    return frames
+    frames = load_phrasings().frames[path]
+    for lang in LANGS:
+        lines = frames.get(lang) or []
+        if len(lines) < MIN_FRAMES or not all(isinstance(line, str) and line.strip() for line in lines):
+            raise VlforgeError(f"phrasings of {path} ({lang}) need {MIN_FRAMES} or more non-empty frames")
+    return {lang: frames[lang] for lang in LANGS}
 
 
 def split_evenly(total: int, parts: int) -> list[int]:
@@ -81,7 +82,7 @@ def _slots_in(frame: str) -> list[str]:
 
 
 def _wrap(text: str, lang: str, rng: random.Random) -> str:
-    openings, closings = WRAPPERS[lang]
+    openings, closings = load_phrasings().wrappers[lang]
     opening, closing = rng.choice(openings), rng.choice(closings)
     if opening.endswith((", ", "so ")) and text[:1].isupper():
         text = text[0].lower() + text[1:]  # "Hey, what is ..." rather than "Hey, What is ..."
@@ -91,12 +92,13 @@ def _wrap(text: str, lang: str, rng: random.Random) -> str:
 def fill_frame(frame: str, lang: str, n: int, key: str) -> list[str]:
     """n distinct prompts from one frame (fewer only if the frame cannot give n)."""
     rng = random.Random(key)
+    fillers = load_phrasings().slots[lang]
     slots = _slots_in(frame)
     prompts: dict[str, None] = {}
     for _ in range(n * 50):
         if len(prompts) == n:
             break
-        filled = frame.format(**{s: rng.choice(SLOTS[lang][s]) for s in slots})
+        filled = frame.format(**{s: rng.choice(fillers[s]) for s in slots})
         prompts.setdefault(re.sub(r"\s+", " ", _wrap(filled, lang, rng)).strip(), None)
     return list(prompts)
 
@@ -120,9 +122,9 @@ def generate(seed: int = DEFAULT_SEED, per_main: int = PER_MAIN,
              taxonomy: Taxonomy | None = None) -> list[dict]:
     """The whole labelled set, in taxonomy order; the same seed always gives the same rows."""
     taxonomy = taxonomy or load_taxonomy()
-    missing = [i.path for i in taxonomy.items if i.path not in TEMPLATES]
+    missing = [i.path for i in taxonomy.items if i.path not in load_phrasings().frames]
     if missing:
-        raise VlforgeError(f"no templates for {len(missing)} taxonomy items, e.g. {missing[0]}")
+        raise VlforgeError(f"no phrasings for {len(missing)} taxonomy items, e.g. {missing[0]}")
     rows: list[dict] = []
     for main in taxonomy.mains:
         for path, secondary, per_lang in item_budgets(main, per_main):
