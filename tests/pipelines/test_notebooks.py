@@ -325,7 +325,7 @@ def test_rejects_name_their_item_and_stage(main_job):
     ledger = rejects(output)
     by_reason = {r["reason"]: r for r in ledger}
     assert by_reason["invalid_json"]["item"] == "notebook"
-    assert by_reason["multiple_images"]["stage"] == "read"
+    assert by_reason["multiple_images"]["stage"] == "outputs_per_cell"
     assert by_reason["too_few_code_lines"]["stage"] == "code"
     assert by_reason["remote_reference"]["stage"] == "render"
     assert "example.com" in by_reason["remote_reference"]["detail"]
