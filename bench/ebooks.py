@@ -41,7 +41,8 @@ import pyarrow.parquet as pq
 from vlforge.config import resolve_options
 from vlforge.contract import Part, Task, TaskContext
 from vlforge.engines.runner import run_job
-from vlforge.pipelines.ebooks import CORPUS, page_settings, renderer_for
+from vlforge.pipelines.ebooks import CORPUS
+from vlforge.pipelines.pages import pagination_settings, renderer_for
 from vlforge.renderers.browser import DEFAULT_EXECUTABLE
 from vlforge.renderers.paginate import builtin_templates, geometry_css, squash
 from vlforge.schemas import Sample
@@ -60,13 +61,16 @@ def default_inputs(everything: bool) -> list[Path]:
 
 def our_pass(books: list[Path], scratch: Path) -> tuple[float, list[Sample]]:
     options = resolve_options(CORPUS.defaults)
-    renderer = renderer_for(page_settings(options["ebooks"]), options["ebooks"])
+    renderer = renderer_for(pagination_settings(options["ebooks"]), options["ebooks"])
     assert renderer.browser_version  # launched before the clock starts
     samples: list[Sample] = []
     started = time.perf_counter()
     for book in books:
         ctx = TaskContext("ebooks", options, Task(0, (Part(str(book)),)), str(scratch))
-        samples += [o for o in CORPUS.read(Part(str(book)), ctx) if isinstance(o, Sample)]
+        outcomes = CORPUS.read(Part(str(book)), ctx)
+        for stage in CORPUS.stages:  # the page filters: what a job would keep
+            outcomes = stage(outcomes, ctx)
+        samples += [o for o in outcomes if isinstance(o, Sample)]
     return time.perf_counter() - started, samples
 
 

@@ -21,9 +21,10 @@ from conftest import output_digests, start_trap_server
 
 from vlforge.config import resolve_options
 from vlforge.contract import Part, Task, TaskContext
+from vlforge.documents.epub import Limits, open_epub
 from vlforge.engines.runner import run_job
+from vlforge.errors import Rejected
 from vlforge.pipelines.ebooks import CORPUS
-from vlforge.pipelines.epub import EpubError, Limits, open_epub
 from vlforge.renderers.browser import is_uniform
 from vlforge.renderers.paginate import squash
 from vlforge.schemas import Reject, Sample, make_key
@@ -115,7 +116,12 @@ def context(tmp_path: Path, path: Path, *assignments: str) -> TaskContext:
 
 
 def read_book(tmp_path: Path, path: Path, *assignments: str) -> list:
-    return list(CORPUS.read(Part(str(path)), context(tmp_path, path, *assignments)))
+    """The book's outcomes as the executor gets them: the reader, then every stage."""
+    ctx = context(tmp_path, path, *assignments)
+    outcomes = CORPUS.read(Part(str(path)), ctx)
+    for stage in CORPUS.stages:
+        outcomes = stage(outcomes, ctx)
+    return list(outcomes)
 
 
 # -- containers (no browser) ----------------------------------------------------------------
@@ -136,7 +142,7 @@ def test_container_problems_refuse_the_book(tmp_path):
     for reason, content in cases.items():
         path = tmp_path / f"{reason}.epub"
         path.write_bytes(content)
-        with pytest.raises(EpubError) as caught:
+        with pytest.raises(Rejected) as caught:
             open_epub(str(path), tmp_path / reason)
         assert caught.value.reason == reason
 
@@ -158,7 +164,7 @@ def test_unpacking_is_safe_and_restores_obfuscated_fonts(tmp_path):
     assert (book.root / "OEBPS/fonts/f.ttf").read_bytes() == font
     assert not (tmp_path / "escape.txt").exists() and book.dropped["OEBPS/../../escape.txt"] == "unsafe_name"
     assert book.dropped["OEBPS/images/huge.png"].startswith("image_too_large")
-    assert [item.problem[0] if item.problem else None for item in book.spine] == [None, None, "missing_spine_item"]
+    assert [item.problem.reason if item.problem else None for item in book.spine] == [None, None, "missing_spine_item"]
     assert (book.title, book.language, book.identifier) == ("Test Book", "en", identifier)
 
 

@@ -38,11 +38,18 @@ title: 第一回
 
 
 def read_all(tmp_path: Path, paths: list[Path], *assignments: str) -> dict[str, list]:
-    """Every file of one task through the reader, in order, as the executor calls it."""
+    """Every file of one task through the reader, in order, as the executor calls it, and
+    then through the corpus's stages."""
     options = resolve_options(CORPUS.defaults, None, ("html.page.width=600", "html.page.height=800", *assignments))
     task = Task(0, tuple(Part(str(p)) for p in paths))
     ctx = TaskContext("html", options, task, str(tmp_path / f"out-{'-'.join(assignments)}"))
-    return {str(p): list(CORPUS.read(Part(str(p)), ctx)) for p in paths}
+    return {str(p): staged(CORPUS.read(Part(str(p)), ctx), ctx) for p in paths}
+
+
+def staged(outcomes, ctx: TaskContext) -> list:
+    for stage in CORPUS.stages:
+        outcomes = stage(outcomes, ctx)
+    return list(outcomes)
 
 
 def test_markdown_to_html_drops_liquid_and_front_matter():

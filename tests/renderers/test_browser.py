@@ -10,10 +10,10 @@ import pytest
 from conftest import start_trap_server
 from PIL import Image
 
+from vlforge.errors import Rejected
 from vlforge.renderers.browser import (
     BrowserConfig,
     BrowserRenderer,
-    RenderError,
     svg_intrinsic_size,
     worker_renderer,
 )
@@ -56,7 +56,7 @@ def test_full_page_css_and_missing_selector(renderer):
     res = renderer.render_html("<p>hello</p>", css="body{background:#ffeecc}")
     assert (res.width, res.height) == (1024, 768)
     assert _img(res.png).getpixel((1000, 700)) == (255, 238, 204)
-    with pytest.raises(RenderError) as ei:
+    with pytest.raises(Rejected) as ei:
         renderer.render_html("<p>x</p>", selector="#nope")
     assert ei.value.reason == "selector_not_found"
 
@@ -70,7 +70,7 @@ def test_cjk_text_renders(renderer):
 
 def test_blank_and_zero_size_are_empty_render(renderer):
     for html, sel in (("<div id='d'></div>", "#d"), ("", None)):
-        with pytest.raises(RenderError) as ei:
+        with pytest.raises(Rejected) as ei:
             renderer.render_html(html, selector=sel)
         assert ei.value.reason == "empty_render"
 
@@ -93,7 +93,7 @@ def test_remote_requests_blocked_and_recorded(renderer, http_log):
     res = renderer.render_html(html)
     assert "http://example.com/x.png" in res.blocked_requests
     assert f"http://127.0.0.1:{port}/local.png" in res.blocked_requests
-    with pytest.raises(RenderError) as ei:
+    with pytest.raises(Rejected) as ei:
         renderer.render_html(html, fail_on_blocked=True)
     assert ei.value.reason == "remote_request_blocked"
     assert "example.com/x.png" in ei.value.detail
@@ -147,11 +147,11 @@ def test_svg_remote_image_blocked(renderer):
         '<rect width="50" height="50" fill="green"/>'
         '<image href="https://example.com/a.png" width="10" height="10"/></svg>'
     )
-    with pytest.raises(RenderError) as ei:
+    with pytest.raises(Rejected) as ei:
         renderer.render_svg(svg)
     assert ei.value.reason == "remote_request_blocked"
     assert "https://example.com/a.png" in ei.value.detail
-    with pytest.raises(RenderError) as ei:
+    with pytest.raises(Rejected) as ei:
         renderer.render_svg("<svg><rect></svg>")
     assert ei.value.reason == "invalid_svg"
 
@@ -177,7 +177,7 @@ def test_recovers_after_browser_killed(renderer):
 
 
 def test_renderer_crash_gives_browser_crash_then_recovers(renderer):
-    with pytest.raises(RenderError) as ei:
+    with pytest.raises(Rejected) as ei:
         renderer.run_in_page(lambda p: (p.goto("chrome://crash"), p.set_content("x")))
     assert ei.value.reason == "browser_crash"
     assert renderer.render_html("<b>after crash</b>").width == 1024
@@ -187,13 +187,13 @@ def test_hang_times_out_and_renderer_survives():
     cfg = BrowserConfig(javascript=True, timeout_s=1.0, retries=1)
     with BrowserRenderer(cfg) as r:
         t0 = time.monotonic()
-        with pytest.raises(RenderError) as ei:
+        with pytest.raises(Rejected) as ei:
             r.render_html("<p>x</p><script>while(true){}</script>")
         assert ei.value.reason == "render_timeout"
         assert time.monotonic() - t0 < 8
         # evaluate() has no Playwright timeout: only the watchdog can stop it.
         t0 = time.monotonic()
-        with pytest.raises(RenderError) as ei:
+        with pytest.raises(Rejected) as ei:
             r.run_in_page(lambda p: p.evaluate("() => { while (true) {} }"))
         assert ei.value.reason == "render_timeout"
         assert time.monotonic() - t0 < 10
@@ -241,8 +241,8 @@ def test_worker_renderer_after_fork():
     assert parent.render_html("<p>parent again</p>").width == 640
 
 
-def test_render_error_survives_pickle():
+def test_rejected_survives_pickle():
     import pickle
 
-    err = pickle.loads(pickle.dumps(RenderError("too_large", "5 px")))
+    err = pickle.loads(pickle.dumps(Rejected("too_large", "5 px")))
     assert (err.reason, err.detail, str(err)) == ("too_large", "5 px", "too_large: 5 px")

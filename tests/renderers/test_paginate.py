@@ -9,13 +9,14 @@ import pytest
 from conftest import start_trap_server
 from PIL import Image
 
-from vlforge.renderers.browser import BrowserConfig, BrowserRenderer, RenderError, is_uniform
+from vlforge.errors import Rejected
+from vlforge.renderers.browser import BrowserConfig, BrowserRenderer, is_uniform
 from vlforge.renderers.paginate import (
     Document,
     Layout,
     Page,
     PageSpec,
-    Settings,
+    PaginationSettings,
     builtin_templates,
     choose_template,
     geometry_css,
@@ -27,7 +28,7 @@ from vlforge.renderers.paginate import (
 )
 
 SPEC = PageSpec(600, 800)  # smaller than the 1024x1024 default: the tests shoot many pages
-SETTINGS = Settings(SPEC, page_timeout_s=10.0, load_timeout_s=20.0)
+SETTINGS = PaginationSettings(SPEC, page_timeout_s=10.0, load_timeout_s=20.0)
 TEMPLATES = builtin_templates()
 WORDS = "the keeper wrote every change of weather in a careful log before dawn".split()
 
@@ -63,7 +64,7 @@ def doc(tmp_path, name: str, body: str, template: str = "serif", **kwargs) -> Do
     return Document(write_doc(tmp_path, name, body, **kwargs), TEMPLATES[template], (str(tmp_path),))
 
 
-def run(renderer, docs, settings=SETTINGS) -> list[tuple[Layout | RenderError, list[Page]]]:
+def run(renderer, docs, settings=SETTINGS) -> list[tuple[Layout | Rejected, list[Page]]]:
     """paginate() grouped per document: (layout or error, pages)."""
     results: dict[int, list] = {}
     for index, event in paginate(renderer, docs, settings):
@@ -135,7 +136,7 @@ def test_batches_and_reruns_give_identical_pages(renderer, tmp_path):
     document = doc(tmp_path, "batch.html", "".join(f"<p>{p}</p>" for p in token_text(20)), "sans")
     (_, once), = run(renderer, [document])
     (_, again), = run(renderer, [document])
-    (_, batched), = run(renderer, [document], Settings(SPEC, units_per_call=1))
+    (_, batched), = run(renderer, [document], PaginationSettings(SPEC, units_per_call=1))
     assert len(once) >= 3
     assert len(once) == len(again) == len(batched)
     for a, b, c in zip(once, again, batched, strict=True):
@@ -200,7 +201,7 @@ def test_malformed_xhtml_is_recovered_as_html_or_refused(renderer, tmp_path):
 
 def test_too_many_pages_is_refused_before_any_screenshot(renderer, tmp_path):
     body = "".join(f"<p>{p}</p>" for p in token_text(30))
-    (refused, pages), = run(renderer, [doc(tmp_path, "many.html", body)], Settings(SPEC, max_pages=2))
+    (refused, pages), = run(renderer, [doc(tmp_path, "many.html", body)], PaginationSettings(SPEC, max_pages=2))
     assert refused.reason == "too_many_pages" and pages == []
 
 
@@ -222,7 +223,7 @@ def test_a_crashing_document_fails_alone(renderer, tmp_path):
     good = doc(tmp_path, "good.html", "<p>good document</p>")
     crash = Document("chrome://crash", TEMPLATES["serif"])
     (first, p1), (failed, _), (last, p3) = run(renderer, [good, crash, good])
-    assert isinstance(failed, RenderError) and failed.reason == "browser_crash"
+    assert isinstance(failed, Rejected) and failed.reason == "browser_crash"
     assert p1[0].png == p3[0].png and p3[0].text.plain == "good document"
 
 

@@ -1,8 +1,8 @@
 """EPUB 2 and 3 containers: check, unpack safely, read the package document's spine.
 
-    open_epub(path, workdir)  -> Book      or EpubError(reason, detail) for the whole book
+    open_epub(path, workdir)  -> Book      or Rejected(reason, detail) for the whole book
 
-What refuses a whole book (EpubError reasons):
+What refuses a whole book (Rejected reasons):
     corrupt_container     not a zip, or a truncated one (no central directory)
     not_epub              a `mimetype` entry naming something else
     invalid_container     no META-INF/container.xml, or no package document named in it
@@ -13,7 +13,7 @@ What refuses a whole book (EpubError reasons):
     invalid_package       the package document (OPF) is not XML, or has no spine
     empty_spine           a spine without items
 
-What is wrong with one spine item (SpineItem.problem, the chapter is refused alone):
+What is wrong with one spine item (SpineItem.problem, a Rejected: the chapter is refused alone):
     missing_spine_item    an idref not in the manifest, or a file not in the container
     corrupt_entry         the file's compressed data is damaged (CRC or inflate error)
     unsupported_media_type  not XHTML/HTML (an SVG or image spine item, say)
@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
+from vlforge.errors import Rejected
+from vlforge.schemas import checksum
+
 CONTENT_TYPES = {"application/xhtml+xml": "xhtml", "text/html": "html", "text/x-oeb1-document": "html"}
 FONT_OBFUSCATION = {
     "http://www.idpf.org/2008/embedding": 1040,  # XOR with SHA-1 of the unique identifier
@@ -43,14 +46,6 @@ FONT_OBFUSCATION = {
 }
 DRM_FILES = ("META-INF/rights.xml", "META-INF/sinf.xml")
 _RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".avif")
-
-
-class EpubError(Exception):
-    """The whole book is refused; `reason` is a snake_case reject reason."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ class SpineItem:
     media_type: str
     linear: bool
     path: Path | None = None  # unpacked file, when there is no problem
-    problem: tuple[str, str] | None = None  # (reason, detail)
+    problem: Rejected | None = None  # why the chapter is refused
 
 
 @dataclass
@@ -97,8 +92,7 @@ def open_epub(path: str, workdir: Path, limits: Limits = Limits()) -> Book:
         fonts = _obfuscated_fonts(archive, names, metadata["identifier"])
         dropped = _unpack(archive, root, limits, fonts)
         spine = _spine(package, posixpath.dirname(opf_path), names, dropped, root)
-    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
-    return Book(path, checksum, metadata["title"], metadata["language"], metadata["identifier"],
+    return Book(path, checksum(data), metadata["title"], metadata["language"], metadata["identifier"],
                 package.get("version", ""), root, spine, dropped)
 
 
@@ -106,14 +100,14 @@ def _open_zip(data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zlib.error, ValueError, EOFError) as exc:
-        raise EpubError("corrupt_container", f"not a readable zip ({exc})") from None
+        raise Rejected("corrupt_container", f"not a readable zip ({exc})") from None
 
 
 def _read(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
         return archive.read(name)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
-        raise EpubError("corrupt_container", f"{name}: {exc}") from None
+        raise Rejected("corrupt_container", f"{name}: {exc}") from None
 
 
 def _check_mimetype(archive: zipfile.ZipFile, names: set[str]) -> None:
@@ -122,18 +116,18 @@ def _check_mimetype(archive: zipfile.ZipFile, names: set[str]) -> None:
     if "mimetype" in names:
         declared = _read(archive, "mimetype").strip().decode("ascii", "replace")
         if declared != "application/epub+zip":
-            raise EpubError("not_epub", f"mimetype says {declared[:60]!r}")
+            raise Rejected("not_epub", f"mimetype says {declared[:60]!r}")
 
 
 def _check_drm(archive: zipfile.ZipFile, names: set[str]) -> None:
     for name in DRM_FILES:
         if name in names:
-            raise EpubError("drm_encrypted", f"{name} present (DRM licence)")
+            raise Rejected("drm_encrypted", f"{name} present (DRM licence)")
     if "META-INF/encryption.xml" not in names:
         return
     for uri, algorithm in _encrypted_entries(archive):
         if algorithm not in FONT_OBFUSCATION:
-            raise EpubError("drm_encrypted", f"{uri} is encrypted with {algorithm}")
+            raise Rejected("drm_encrypted", f"{uri} is encrypted with {algorithm}")
 
 
 def _encrypted_entries(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
@@ -150,23 +144,23 @@ def _encrypted_entries(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 def _package_path(archive: zipfile.ZipFile, names: set[str]) -> str:
     if "META-INF/container.xml" not in names:
-        raise EpubError("invalid_container", "no META-INF/container.xml")
+        raise Rejected("invalid_container", "no META-INF/container.xml")
     container = _parse_xml(archive, "META-INF/container.xml", "invalid_container")
     for rootfile in _children(container, "rootfile", deep=True):
         media_type = rootfile.get("media-type", "application/oebps-package+xml")
         if media_type == "application/oebps-package+xml" and rootfile.get("full-path"):
             full_path = rootfile.get("full-path")
             if full_path not in names:
-                raise EpubError("invalid_container", f"package document {full_path} is missing")
+                raise Rejected("invalid_container", f"package document {full_path} is missing")
             return full_path
-    raise EpubError("invalid_container", "container.xml names no package document")
+    raise Rejected("invalid_container", "container.xml names no package document")
 
 
 def _parse_xml(archive: zipfile.ZipFile, name: str, reason: str) -> ET.Element:
     try:
         return ET.fromstring(_read(archive, name))
     except ET.ParseError as exc:
-        raise EpubError(reason, f"{name} is not well-formed XML: {exc}") from None
+        raise Rejected(reason, f"{name} is not well-formed XML: {exc}") from None
 
 
 def _local(tag: str) -> str:
@@ -197,7 +191,7 @@ def _metadata(package: ET.Element) -> dict[str, str]:
 def _check_size(archive: zipfile.ZipFile, limits: Limits) -> None:
     total = sum(info.file_size for info in archive.infolist())
     if total > limits.max_unpacked_bytes:
-        raise EpubError("container_too_large",
+        raise Rejected("container_too_large",
                         f"{total} bytes unpacked > max_unpacked_bytes={limits.max_unpacked_bytes}")
 
 
@@ -289,11 +283,11 @@ def _spine(package: ET.Element, opf_dir: str, names: set[str], dropped: dict[str
     manifest = _manifest(package, opf_dir)
     spine = next(_children(package, "spine"), None)
     if spine is None:
-        raise EpubError("invalid_package", "the package document has no spine")
+        raise Rejected("invalid_package", "the package document has no spine")
     items = [_spine_item(i, ref, manifest, names, dropped, root)
              for i, ref in enumerate(_children(spine, "itemref"))]
     if not items:
-        raise EpubError("empty_spine", "the spine lists no items")
+        raise Rejected("empty_spine", "the spine lists no items")
     return items
 
 
@@ -313,16 +307,16 @@ def _spine_item(index: int, ref: ET.Element, manifest: dict[str, tuple[str, str]
     idref = ref.get("idref", "")
     linear = ref.get("linear", "yes") != "no"
     if idref not in manifest:
-        return SpineItem(index, idref, "", linear, problem=("missing_spine_item", f"idref {idref!r} is not in the manifest"))
+        return SpineItem(index, idref, "", linear, problem=Rejected("missing_spine_item", f"idref {idref!r} is not in the manifest"))
     href, media_type = manifest[idref]
     item = SpineItem(index, href, media_type, linear)
     if href not in names:
-        item.problem = ("missing_spine_item", f"{href} is not in the container")
+        item.problem = Rejected("missing_spine_item", f"{href} is not in the container")
     elif href in dropped:
         reason, _, detail = dropped[href].partition(": ")
-        item.problem = (reason, detail or reason)
+        item.problem = Rejected(reason, detail or reason)
     elif media_type not in CONTENT_TYPES:
-        item.problem = ("unsupported_media_type", f"{href} is {media_type or 'untyped'}")
+        item.problem = Rejected("unsupported_media_type", f"{href} is {media_type or 'untyped'}")
     else:
         item.path = root / href
     return item

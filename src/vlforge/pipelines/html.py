@@ -1,7 +1,7 @@
 """HTML documents (exam questions, articles) -> page screenshots + the exact text of each page.
 
-The same templates, pagination and per-page text as the e-book corpus (pipelines.ebooks);
-MathML renders natively in Chromium. Inputs:
+The same templates, pagination, per-page text and page filters as the e-book corpus
+(pipelines.pages); MathML renders natively in Chromium. Inputs:
 
     .html .htm          loaded as they are, from where they are (relative images and CSS work)
     .xhtml .xht         parsed as XML; a file that is not well-formed is re-parsed as HTML
@@ -12,13 +12,14 @@ MathML renders natively in Chromium. Inputs:
                         raw HTML blocks, ATX headings, paragraphs, lists, block quotes, fenced
                         code, rules, emphasis, code spans, links and images.
 
-Items are pages: a Sample or a Reject each; a document that cannot be paginated is one
-Reject (item "document"). Keys: make_key("html", path, page_index). The template is chosen
-per document from its checksum.
+Items are pages: a Sample or a Reject each; a file that cannot be read (stage read) or
+paginated (stage render) is one Reject (item "document"). Keys: make_key("html", path,
+page_index). The template is chosen per document from its checksum.
 
-A fresh browser page costs several screenshots, so the reader renders the next
-`docs_per_call` files of its task together and hands each file's outcomes out when the
-executor asks for that file (results never depend on how files were grouped).
+The stream is the reader, then the page filters (pipelines.pages). A fresh browser page costs
+several screenshots, so the reader renders the next `docs_per_call` files of its task together
+and hands each file's outcomes out when the executor asks for that file (results never depend
+on how files were grouped).
 """
 
 from __future__ import annotations
@@ -34,24 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
-from vlforge.pipelines.ebooks import (
-    chapter_counts,
+from vlforge.errors import Rejected
+from vlforge.pipelines.pages import (
+    document_counts,
     page_defaults,
-    page_outcome,
-    page_settings,
+    page_filters,
+    page_sample,
+    pagination_settings,
     render_metadata,
+    rendered_pages,
     renderer_for,
     templates_for,
     tool_versions,
 )
-from vlforge.renderers.paginate import (
-    Document,
-    Layout,
-    RenderError,
-    choose_template,
-    paginate,
-)
-from vlforge.schemas import Provenance, Reject, make_key
+from vlforge.renderers.paginate import Document, Layout, Page, PaginationSettings, choose_template
+from vlforge.schemas import Provenance, checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # Rendering dominates: tasks of up to 16 files (one renderer group each) spread a
@@ -72,20 +70,19 @@ SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".md")
 # Reading: files of a task rendered in groups
 # --------------------------------------------------------------------------------------
 
-# (output dir, task index) -> path -> outcomes rendered ahead, waiting for their read().
-# Only the task in progress is kept: a worker runs one task at a time.
-_AHEAD: dict[tuple[str, int], dict[str, list[Outcome]]] = {}
-
 
 def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
-    task_key = (ctx.output_dir, ctx.task.index)
-    if task_key not in _AHEAD:
-        _AHEAD.clear()
-        _AHEAD[task_key] = {}
-    ready = _AHEAD[task_key]
-    if part.path not in ready:
-        ready.update(_render_group(_group_from(part, ctx, ready), ctx))
-    yield from ready.pop(part.path)
+    ahead = _rendered_ahead(ctx)
+    if part.path not in ahead:
+        ahead.update(_render_group(_group_from(part, ctx, ahead), ctx))
+    yield from ahead.pop(part.path)
+
+
+def _rendered_ahead(ctx: TaskContext) -> dict[str, list[Outcome]]:
+    """Path -> outcomes of the task's files that were rendered together with an earlier one
+    and wait for their own read(). Kept on the task's context: it lives and dies with the
+    task, so tasks that share a worker never share it."""
+    return vars(ctx).setdefault("html_rendered_ahead", {})
 
 
 def _group_from(part: Part, ctx: TaskContext, ready: dict) -> list[str]:
@@ -103,11 +100,10 @@ def _render_group(paths: list[str], ctx: TaskContext) -> dict[str, list[Outcome]
     try:
         sources = []
         for path in paths:
-            source = _prepare(path, workdir, opts)
-            if isinstance(source, Reject):
-                outcomes[path].append(source)
-            else:
-                sources.append(source)
+            try:
+                sources.append(_prepare(path, workdir, opts))
+            except Rejected as error:
+                outcomes[path].append(error.reject(path, "document", "read"))
         for source, outcome in _paginate_sources(sources, opts):
             outcomes[source.path].append(outcome)
     finally:
@@ -125,16 +121,18 @@ class _Source:
     kind: str  # html, xhtml or markdown
 
 
-def _prepare(path: str, workdir: Path, opts: dict) -> _Source | Reject:
+def _prepare(path: str, workdir: Path, opts: dict) -> _Source:
+    """The file ready for the browser, or Rejected when it cannot be read (the size limit
+    keeps a huge file from ever reaching the browser)."""
     file = Path(path)
     try:
         data = file.read_bytes()
     except OSError as exc:
-        return Reject(path, "document", "read", "unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
+        raise Rejected("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}") from None
     if len(data) > opts["max_file_bytes"]:
-        return Reject(path, "document", "read", "file_too_large", f"{len(data)} bytes > max_file_bytes")
-    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
-    template = choose_template(templates_for(opts), checksum)
+        raise Rejected("file_too_large", f"{len(data)} bytes > max_file_bytes")
+    digest = checksum(data)
+    template = choose_template(templates_for(opts), digest)
     folder = file.parent.resolve()
     roots = (str(folder), str(workdir))  # its own folder (images, CSS) and our copies
     base = folder.as_uri() + "/"
@@ -143,14 +141,14 @@ def _prepare(path: str, workdir: Path, opts: dict) -> _Source | Reject:
         try:
             html = markdown_to_html(data.decode("utf-8"), base)
         except UnicodeDecodeError as exc:
-            return Reject(path, "document", "read", "invalid_utf8", f"invalid UTF-8 at byte {exc.start}")
-        return _Source(path, checksum, Document(_write(workdir, path, html).as_uri(), template, roots), "markdown")
+            raise Rejected("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+        return _Source(path, digest, Document(_write(workdir, path, html).as_uri(), template, roots), "markdown")
     if suffix in (".html", ".htm"):
-        return _Source(path, checksum, Document(file.resolve().as_uri(), template, roots), "html")
+        return _Source(path, digest, Document(file.resolve().as_uri(), template, roots), "html")
     recover = None
     if opts["malformed_xhtml"] == "recover":  # an HTML copy elsewhere, its links kept by <base>
         recover = _write(workdir, path, _with_base(data.decode("utf-8", "replace"), base)).as_uri()
-    return _Source(path, checksum, Document(file.resolve().as_uri(), template, roots, recover), "xhtml")
+    return _Source(path, digest, Document(file.resolve().as_uri(), template, roots, recover), "xhtml")
 
 
 def _write(workdir: Path, path: str, html: str) -> Path:
@@ -162,26 +160,24 @@ def _write(workdir: Path, path: str, html: str) -> Path:
 def _paginate_sources(sources: list[_Source], opts: dict) -> Iterator[tuple[_Source, Outcome]]:
     if not sources:
         return
-    settings = page_settings(opts)
+    settings = pagination_settings(opts)
     renderer = renderer_for(settings, opts)
-    layouts: dict[int, Layout] = {}
-    for index, event in paginate(renderer, [s.document for s in sources], settings):
+    for index, layout, page in rendered_pages(renderer, [s.document for s in sources], settings):
         source = sources[index]
-        if isinstance(event, RenderError):
-            yield source, Reject(source.path, "document", "render", event.reason, event.detail)
-        elif isinstance(event, Layout):
-            layouts[index] = event
+        if layout is None:
+            yield source, page.reject(source.path, "document", "render")
         else:
-            layout = layouts[index]
-            metadata = {"document": {"title": layout.title, "language": layout.language,
-                                     "format": source.kind, **chapter_counts(layout)},
-                        **render_metadata(settings, source.document.template, layout)}
-            provenance = Provenance(source.path, source.checksum,
-                                    tools=dict(tool_versions(renderer.browser_version)))
-            yield source, page_outcome(event, layout, corpus="html",
-                                       key=make_key("html", source.path, event.text.index),
-                                       item=f"page={event.text.index}", provenance=provenance,
-                                       metadata=metadata, opts=opts)
+            yield source, _page(source, page, layout, settings, renderer.browser_version, opts)
+
+
+def _page(source: _Source, page: Page, layout: Layout, settings: PaginationSettings,
+          browser_version: str, opts: dict) -> Outcome:
+    metadata = {"document": {"title": layout.title, "language": layout.language,
+                             "format": source.kind, **document_counts(layout)},
+                **render_metadata(settings, source.document.template, layout)}
+    provenance = Provenance(source.path, source.checksum, tools=dict(tool_versions(browser_version)))
+    return page_sample(page, layout, corpus="html", key=make_key("html", source.path, page.text.index),
+                       item=f"page={page.text.index}", provenance=provenance, metadata=metadata, opts=opts)
 
 
 # --------------------------------------------------------------------------------------
@@ -294,6 +290,7 @@ CORPUS = Corpus(
     name="html",
     description="HTML/XHTML documents and Markdown-with-HTML pages -> page screenshots + exact page text",
     read=read,
+    stages=page_filters("html"),
     defaults=DEFAULTS,
     suffixes=SUFFIXES,
 )

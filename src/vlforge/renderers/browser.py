@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from vlforge.errors import Rejected
+
 if TYPE_CHECKING:  # imported lazily at runtime so importing vlforge stays cheap
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
@@ -129,18 +131,8 @@ class BrowserConfig:
             raise ValueError("retries must be >= 0 and max_pixels > 0")
 
 
-class RenderError(Exception):
-    """An item could not be rendered; ``reason`` is a snake_case ledger key."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-    def __reduce__(self):
-        # Workers send exceptions to the parent by pickle; the default would
-        # rebuild from the joined message and lose `reason`.
-        return (type(self), (self.reason, self.detail))
+# Kept for pipelines/notebooks.py, which still catches RenderError; it is Rejected itself.
+RenderError = Rejected
 
 
 @dataclass
@@ -152,13 +144,9 @@ class RenderResult:
     metadata: dict = field(default_factory=dict)
 
 
-class _Retryable(Exception):
-    """Internal: the attempt failed for infrastructure reasons (crash/hang)."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+class _Retryable(Rejected):
+    """Internal: the attempt failed for infrastructure reasons (crash/hang) and may be retried;
+    its own class so that item-level rejections raised by the work are never retried."""
 
 
 # --------------------------------------------------------------------------
@@ -252,7 +240,7 @@ class _Watchdog:
 def png_size(png: bytes) -> tuple[int, int]:
     """Width/height from the IHDR chunk, without decoding the image."""
     if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise RenderError("empty_render", "screenshot is not a PNG")
+        raise Rejected("empty_render", "screenshot is not a PNG")
     return struct.unpack(">II", png[16:24])
 
 
@@ -339,14 +327,14 @@ def _parse_svg(svg: str | bytes) -> tuple[bytes, ET.Element]:
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise RenderError("invalid_svg", f"XML parse error: {exc}") from None
+        raise Rejected("invalid_svg", f"XML parse error: {exc}") from None
     if root.tag == "svg":
         # Hand-written SVG without xmlns: fine inline in HTML, but as a
         # standalone document Chromium would show it as an XML tree.
         data = re.sub(rb"<svg\b", b'<svg xmlns="%s"' % SVG_NS.encode(), data, count=1)
         root = ET.fromstring(data)
     if root.tag != f"{{{SVG_NS}}}svg":
-        raise RenderError("invalid_svg", f"root element is {root.tag!r}, not svg")
+        raise Rejected("invalid_svg", f"root element is {root.tag!r}, not svg")
     return data, root
 
 
@@ -357,7 +345,7 @@ def _composite(png: bytes, background: str) -> bytes:
     try:
         rgba = ImageColor.getcolor(background, "RGBA")
     except ValueError:
-        raise RenderError("invalid_argument", f"unknown background {background!r}") from None
+        raise Rejected("invalid_argument", f"unknown background {background!r}") from None
     with Image.open(io.BytesIO(png)) as img:
         img = img.convert("RGBA")
         out = Image.new("RGBA", img.size, rgba)
@@ -405,7 +393,7 @@ class _Item:
         if fail_on_blocked and self.blocked:
             remote = [u for u in self.blocked if not u.startswith("file:")]
             reason = "remote_request_blocked" if remote else "local_file_blocked"
-            raise RenderError(reason, _blocked_detail(self.blocked))
+            raise Rejected(reason, _blocked_detail(self.blocked))
 
 
 # --------------------------------------------------------------------------
@@ -504,7 +492,7 @@ class BrowserRenderer:
                 handle_sighup=False,
             )
         except Exception as exc:
-            raise RenderError("browser_launch_failed", f"{cfg.executable}: {exc}") from None
+            raise Rejected("browser_launch_failed", f"{cfg.executable}: {exc}") from None
         self._browser, self._version = browser, browser.version
         self._browser_pid = self._query_browser_pid(browser)
         self.launches += 1
@@ -553,7 +541,7 @@ class BrowserRenderer:
                 self._teardown(graceful=False)  # relaunch on the next attempt
         assert last is not None
         n = self.config.retries + 1
-        raise RenderError(last.reason, f"{last.detail} (gave up after {n} attempt(s))")
+        raise Rejected(last.reason, f"{last.detail} (gave up after {n} attempt(s))")
 
     def _attempt(self, item: _Item, work: Callable[[Page, _Item], T]) -> T:
         from playwright.sync_api import Error as PlaywrightError
@@ -568,7 +556,7 @@ class BrowserRenderer:
                 try:
                     result = work(page, item)
                 except Exception as exc:
-                    # Item-level rejections (RenderError) and bugs in a caller's
+                    # Item-level rejections (Rejected) and bugs in a caller's
                     # fn say nothing about the browser; Playwright errors might.
                     healthy = not isinstance(exc, PlaywrightError)
                     raise
@@ -583,7 +571,7 @@ class BrowserRenderer:
             if item.crashed or not self._browser_alive() or _looks_like_crash(exc):
                 raise _Retryable("browser_crash", _first_line(exc)) from None
             healthy = True
-            raise RenderError("render_failed", _first_line(exc)) from None
+            raise Rejected("render_failed", _first_line(exc)) from None
         finally:
             if watchdog.fired:
                 healthy = False  # the browser was killed, possibly after success
@@ -610,7 +598,7 @@ class BrowserRenderer:
             except PlaywrightError as exc:
                 self._teardown(graceful=False)
                 if not first:
-                    raise RenderError("browser_crash", _first_line(exc)) from None
+                    raise Rejected("browser_crash", _first_line(exc)) from None
         raise AssertionError("unreachable")
 
     def _new_context(self, browser: Browser, item: _Item) -> BrowserContext:
@@ -815,10 +803,10 @@ class BrowserRenderer:
     def _element_clip(self, page: Page, selector: str) -> dict:
         handle = page.query_selector(selector)
         if handle is None:
-            raise RenderError("selector_not_found", selector)
+            raise Rejected("selector_not_found", selector)
         box = handle.bounding_box()
         if not box or box["width"] < 1 or box["height"] < 1:
-            raise RenderError("empty_render", f"element {selector!r} has no size")
+            raise Rejected("empty_render", f"element {selector!r} has no size")
         sx, sy = page.evaluate("[window.scrollX, window.scrollY]")
         # Snap outward to whole CSS px so the PNG is box-sized without cropping.
         x0, y0 = math.floor(box["x"] + sx), math.floor(box["y"] + sy)
@@ -833,17 +821,17 @@ class BrowserRenderer:
 
     def _check_pixels(self, pixels: float) -> None:
         if pixels > self.config.max_pixels:
-            raise RenderError(
+            raise Rejected(
                 "too_large", f"{int(pixels)} px > max_pixels={self.config.max_pixels}"
             )
 
     def _result(self, png: bytes, item: _Item, reject_blank: bool, **extra: Any) -> RenderResult:
         width, height = png_size(png)
         if width == 0 or height == 0:
-            raise RenderError("empty_render", "zero-size screenshot")
+            raise Rejected("empty_render", "zero-size screenshot")
         self._check_pixels(width * height)
         if reject_blank and is_uniform(png):
-            raise RenderError("empty_render", f"{width}x{height} render is a single colour")
+            raise Rejected("empty_render", f"{width}x{height} render is a single colour")
         return RenderResult(
             png=png,
             width=width,
@@ -928,7 +916,6 @@ __all__ = [
     "BrowserConfig",
     "BrowserRenderer",
     "HERMETIC_CHROMIUM_ARGS",
-    "RenderError",
     "RenderResult",
     "close_worker_renderers",
     "png_size",

@@ -16,7 +16,7 @@ How one document becomes pages:
     shoot     for each page that shows something: scroll to it, screenshot the viewport
     assemble  the pieces of a page, grouped into paragraphs -> plain text and markdown
 
-What is checked. A document is refused (RenderError) when its pieces, joined, are not
+What is checked. A document is refused (a Rejected error) when its pieces, joined, are not
 document.body.innerText once whitespace is removed (text_mismatch: something lost or doubled
 at a page break), or when it uses vertical writing or right-to-left direction (only
 horizontal, left-to-right pages are laid out, never garbled ones). A page counts the boxes
@@ -33,7 +33,9 @@ checks). A crash or hang costs the unit it happened in: a retry resumes right th
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.resources
 import re
 import time
 import unicodedata
@@ -43,15 +45,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlforge.renderers.browser import BrowserRenderer, RenderError
+from vlforge.errors import Rejected
+from vlforge.renderers.browser import BrowserRenderer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page as BrowserPage
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 
-# Piece flags, set by the measuring script below.
+# Piece flags, set by the measuring script (measure.js).
 ITALIC, BOLD, CODE, PRE, BREAK = 1, 2, 4, 8, 16
+
+
+@functools.cache
+def measure_script() -> str:
+    """The JavaScript function that styles a document into pages and measures its text,
+    run with page.evaluate; it ships as package data (renderers/measure.js)."""
+    return importlib.resources.files("vlforge.renderers").joinpath("measure.js").read_text(encoding="utf-8")
+
 
 _TEMPLATE_PROPERTY = re.compile(r"--vlforge-([a-z-]+)\s*:\s*([0-9]+)(?:px)?\s*;")
 _CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # what CSS collapses; no-break spaces stay
@@ -177,7 +188,7 @@ class Document:
 
 
 @dataclass(frozen=True)
-class Settings:
+class PaginationSettings:
     spec: PageSpec = field(default_factory=PageSpec)
     # Work per browser page (one fresh context): a layout or a screenshot is one unit. More
     # means fewer page set-ups; a crash or hang costs the unit it happened in, nothing more.
@@ -227,12 +238,12 @@ class Layout:
 class Page:
     text: PageText
     png: bytes | None = None  # None for a blank page (nothing to shoot) or a failed one
-    error: RenderError | None = None  # why its screenshot failed
+    error: Rejected | None = None  # why its screenshot failed
 
 
 # What paginate() yields, in document order: (document index, event). Per document either
-# one RenderError (refused or failed as a whole), or its Layout followed by all its Pages.
-Event = tuple[int, "Layout | RenderError | Page"]
+# one Rejected (refused or failed as a whole), or its Layout followed by all its Pages.
+Event = tuple[int, "Layout | Rejected | Page"]
 
 
 # --------------------------------------------------------------------------------------
@@ -240,7 +251,7 @@ Event = tuple[int, "Layout | RenderError | Page"]
 # --------------------------------------------------------------------------------------
 
 
-def paginate(renderer: BrowserRenderer, docs: Sequence[Document], settings: Settings) -> Iterator[Event]:
+def paginate(renderer: BrowserRenderer, docs: Sequence[Document], settings: PaginationSettings) -> Iterator[Event]:
     """Lay out each document and shoot its pages, many documents per browser page.
 
     Documents share browser pages (see the module docstring): results never depend on
@@ -253,7 +264,7 @@ class _Session:
     """Where the work stands (document, page): a call picks up there, also after a crash,
     so a retried call redoes only the unit that failed."""
 
-    def __init__(self, renderer: BrowserRenderer, docs: Sequence[Document], settings: Settings):
+    def __init__(self, renderer: BrowserRenderer, docs: Sequence[Document], settings: PaginationSettings):
         self.renderer, self.docs, self.settings = renderer, docs, settings
         self.doc = 0  # the document in progress
         self.layout: Layout | None = None  # its layout, once known
@@ -265,12 +276,12 @@ class _Session:
         while self.doc < len(self.docs):
             try:
                 self.renderer.run_in_page(self._work, file_roots=self.roots)
-            except RenderError as exc:  # retries spent: the unit in progress fails alone
+            except Rejected as exc:  # retries spent: the unit in progress fails alone
                 self._fail(exc)
             yield from self.out
             self.out = []
 
-    def _fail(self, exc: RenderError) -> None:
+    def _fail(self, exc: Rejected) -> None:
         if self.layout is None:
             self._emit(exc)
             self._next_document()
@@ -278,7 +289,7 @@ class _Session:
             self._emit(Page(self.layout.pages[self.page], error=exc))
             self._advance_page()
 
-    def _emit(self, event: Layout | RenderError | Page) -> None:
+    def _emit(self, event: Layout | Rejected | Page) -> None:
         self.out.append((self.doc, event))
 
     def _next_document(self) -> None:
@@ -313,7 +324,7 @@ class _Session:
             else:
                 _relayout(page, doc, self.settings, self.layout)
             return True
-        except RenderError as exc:  # about this document, not the browser: go on
+        except Rejected as exc:  # about this document, not the browser: go on
             if self.layout is None:
                 self._emit(exc)
                 self._next_document()
@@ -336,7 +347,7 @@ class _Session:
 class _Budget:
     """How much one browser call may still do: units and seconds."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: PaginationSettings):
         self.units = settings.units_per_call
         self.deadline = time.monotonic() + settings.call_budget_s
 
@@ -347,53 +358,53 @@ class _Budget:
         self.units -= 1
 
 
-def lay_out(page: BrowserPage, doc: Document, settings: Settings) -> Layout:
-    """Load, style and measure `doc` in `page`; raises RenderError for a refused document."""
+def lay_out(page: BrowserPage, doc: Document, settings: PaginationSettings) -> Layout:
+    """Load, style and measure `doc` in `page`; raises Rejected for a refused document."""
     raw, url = _load_and_measure(page, doc, settings)
     _check_document(raw, settings)
     layout = _layout(raw, url)
     if not layout.pages:
-        raise RenderError("empty_document", "no visible text or image")
+        raise Rejected("empty_document", "no visible text or image")
     return layout
 
 
-def _load_and_measure(page: BrowserPage, doc: Document, settings: Settings) -> tuple[dict, str]:
+def _load_and_measure(page: BrowserPage, doc: Document, settings: PaginationSettings) -> tuple[dict, str]:
     config = _script_config(doc.template, settings, walk=True)
     page.goto(doc.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
-    raw = page.evaluate(_MEASURE_JS, config)
+    raw = page.evaluate(measure_script(), config)
     if raw.get("error") != "parsererror":
         return raw, doc.url
     if doc.recover_url is None:
-        raise RenderError("malformed_xhtml", "the XHTML is not well-formed XML")
+        raise Rejected("malformed_xhtml", "the XHTML is not well-formed XML")
     # The HTML parser recovers from anything, the way a browser tab shows a broken page.
     page.goto(doc.recover_url, wait_until="load", timeout=settings.load_timeout_s * 1000)
-    return page.evaluate(_MEASURE_JS, config), doc.recover_url
+    return page.evaluate(measure_script(), config), doc.recover_url
 
 
-def _relayout(page: BrowserPage, doc: Document, settings: Settings, layout: Layout) -> None:
+def _relayout(page: BrowserPage, doc: Document, settings: PaginationSettings, layout: Layout) -> None:
     """The same document laid out again in a fresh page, to shoot its later pages."""
     page.goto(layout.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
-    raw = page.evaluate(_MEASURE_JS, _script_config(doc.template, settings, False, len(layout.pages)))
+    raw = page.evaluate(measure_script(), _script_config(doc.template, settings, False, len(layout.pages)))
     if raw.get("signature") != layout.signature:  # e.g. a font that did not load in time
-        raise RenderError("unstable_layout", f"{raw.get('signature')} != {layout.signature}")
+        raise Rejected("unstable_layout", f"{raw.get('signature')} != {layout.signature}")
 
 
-def _script_config(template: Template, settings: Settings, walk: bool, pages: int = 0) -> dict:
+def _script_config(template: Template, settings: PaginationSettings, walk: bool, pages: int = 0) -> dict:
     return {"templateCss": template.css, "geometryCss": geometry_css(template, settings.spec),
             "width": settings.spec.width, "height": settings.spec.height,
             "maxPages": settings.max_pages, "walk": walk, "pages": pages}
 
 
-def _check_document(raw: dict, settings: Settings) -> None:
+def _check_document(raw: dict, settings: PaginationSettings) -> None:
     """Whole-document refusals, before any screenshot is spent on it."""
     if raw.get("error") == "no_body":
-        raise RenderError("no_body", "the document has no <body>")
+        raise Rejected("no_body", "the document has no <body>")
     if raw.get("error") == "too_many_pages":
-        raise RenderError("too_many_pages", f"about {raw['pages']} pages > max_pages={settings.max_pages}")
+        raise Rejected("too_many_pages", f"about {raw['pages']} pages > max_pages={settings.max_pages}")
     if raw["flags"]["vertical"]:
-        raise RenderError("vertical_writing", "vertical writing-mode is not paginated (only horizontal pages)")
+        raise Rejected("vertical_writing", "vertical writing-mode is not paginated (only horizontal pages)")
     if raw["flags"]["rtl"]:
-        raise RenderError("right_to_left", "right-to-left documents are not paginated (only left-to-right pages)")
+        raise Rejected("right_to_left", "right-to-left documents are not paginated (only left-to-right pages)")
     if settings.check_text:
         _check_text(raw)
 
@@ -407,7 +418,7 @@ def _check_text(raw: dict) -> None:
     if pieces != expected:
         at = next((i for i, (a, b) in enumerate(zip(pieces, expected, strict=False)) if a != b),
                   min(len(pieces), len(expected)))
-        raise RenderError("text_mismatch", f"pages give {len(pieces)} chars, the document "
+        raise Rejected("text_mismatch", f"pages give {len(pieces)} chars, the document "
                           f"{len(expected)}; first difference at {at}: "
                           f"{pieces[at:at + 20]!r} vs {expected[at:at + 20]!r}")
 
@@ -417,12 +428,12 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
-def shoot(page: BrowserPage, index: int, settings: Settings) -> bytes:
+def shoot(page: BrowserPage, index: int, settings: PaginationSettings) -> bytes:
     """Screenshot page `index` of the document laid out in `page`."""
     x = index * settings.spec.width
     scrolled = page.evaluate("x => { window.scrollTo(x, 0); return window.scrollX; }", x)
     if scrolled != x:
-        raise RenderError("scroll_failed", f"page {index}: scrolled to {scrolled}, not {x}")
+        raise Rejected("scroll_failed", f"page {index}: scrolled to {scrolled}, not {x}")
     return page.screenshot(type="png", animations="disabled", caret="hide",
                            timeout=settings.page_timeout_s * 1000)
 
@@ -569,206 +580,3 @@ def _markdown_run(flags: int, text: str) -> str:
     core = _MD_SPECIAL.sub(r"\\\1", core)
     marker = "*" * ((1 if flags & ITALIC else 0) + (2 if flags & BOLD else 0))
     return f"{lead}{marker}{core}{marker}{trail}"
-
-
-# --------------------------------------------------------------------------------------
-# The measuring script (runs in the page; page scripts stay disabled, evaluate still works)
-# --------------------------------------------------------------------------------------
-
-_MEASURE_JS = r"""
-async (cfg) => {
-  const doc = document, root = doc.documentElement, body = doc.body;
-  // Malformed XHTML: Chromium keeps what it parsed before the error, plus a <parsererror>.
-  if (!root || doc.getElementsByTagNameNS('*', 'parsererror').length) return {error: 'parsererror'};
-  if (!body) return {error: 'no_body'};
-  const XHTML = 'http://www.w3.org/1999/xhtml';
-  for (const [id, css] of [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]]) {
-    const style = doc.createElementNS(XHTML, 'style');  // createElement is namespace-less in XML
-    style.id = id;
-    style.textContent = css;
-    (doc.head || root).appendChild(style);
-  }
-  const styles = new Map();
-  const style = (el) => { let s = styles.get(el); if (!s) { s = getComputedStyle(el); styles.set(el, s); } return s; };
-  // Fixed and sticky boxes would be painted on every page: keep them in the flow.
-  for (const el of body.querySelectorAll('*')) {
-    const position = style(el).position;
-    if (position === 'fixed' || position === 'sticky') el.style.setProperty('position', 'static', 'important');
-  }
-  body.getBoundingClientRect();  // a first layout, so that the fonts in use start loading
-  await doc.fonts.ready;
-  await Promise.all(Array.from(doc.images, (img) => img.decode().catch(() => null)));
-  // A missing (or refused) image would show a broken-image icon and its alt text.
-  for (const img of doc.images) {
-    if (img.complete && img.naturalWidth === 0) img.style.setProperty('display', 'none', 'important');
-  }
-  const W = cfg.width, H = cfg.height;
-  const extent = Math.max(root.scrollWidth, body.scrollWidth);
-  const signature = [extent, root.scrollHeight, body.getClientRects().length];
-  // Widen the root so that the last page can be scrolled to (the body is absolutely placed).
-  const widen = (pages) => root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
-  if (!cfg.walk) { widen(cfg.pages); return {signature}; }
-  if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
-
-  const horizontal = (s) => s.writingMode.startsWith('horizontal');
-  const flags = {rtl: style(root).direction === 'rtl' || style(body).direction === 'rtl',
-                 vertical: !horizontal(style(root)) || !horizontal(style(body))};
-  const ITALIC = new Set(['em', 'i', 'cite', 'dfn', 'var']), BOLD = new Set(['strong', 'b']);
-  const CODE = new Set(['code', 'kbd', 'samp', 'tt']);
-  // Elements that are inline by nature: made blocks by CSS (a verse line), they are lines
-  // of a paragraph, not paragraphs of their own.
-  const LINE_TAGS = new Set(['span', 'a', 'em', 'i', 'b', 'strong', 'small', 'sub', 'sup', 'q',
-    'cite', 'abbr', 'code', 'kbd', 'samp', 'var', 'mark', 'u', 's', 'font', 'label', 'time',
-    'bdi', 'bdo', 'br', 'td', 'th', 'tr', 'caption', 'dt']);
-  const MATHML = 'http://www.w3.org/1998/Math/MathML';
-  const isInline = (d) => d.startsWith('inline') || d === 'contents' || d.startsWith('ruby') || d === 'math';
-  // Inside <math> every element is a "block math" box, but the formula is one run of text.
-  const inFormula = (e) => e.namespaceURI === MATHML && e.localName !== 'math';
-  const blockOf = (el) => {
-    for (let e = el; e && e !== body; e = e.parentElement) {
-      if (!inFormula(e) && !isInline(style(e).display)) return e;
-    }
-    return body;
-  };
-  const blocks = [], blockIds = new Map(), items = new Map(), infos = new Map();
-
-  const roman = (n) => {
-    let out = '';
-    for (const [v, s] of [[1000, 'm'], [900, 'cm'], [500, 'd'], [400, 'cd'], [100, 'c'], [90, 'xc'],
-                          [50, 'l'], [40, 'xl'], [10, 'x'], [9, 'ix'], [5, 'v'], [4, 'iv'], [1, 'i']])
-      while (n >= v) { out += s; n -= v; }
-    return out;
-  };
-  const alpha = (n) => { let out = ''; for (; n > 0; n = Math.floor((n - 1) / 26)) out = String.fromCharCode(97 + (n - 1) % 26) + out; return out; };
-  const ordinal = (li) => {
-    const list = li.parentElement;
-    let n = list && list.localName === 'ol' && list.hasAttribute('start') ? (parseInt(list.getAttribute('start')) || 1) : 1;
-    for (const sibling of list ? list.children : [li]) {
-      if (sibling.localName !== 'li') continue;
-      if (sibling.hasAttribute('value')) n = parseInt(sibling.getAttribute('value')) || n;
-      if (sibling === li) return n;
-      n++;
-    }
-    return n;
-  };
-  // What the list item's ::marker shows, for the common list-style-types.
-  const marker = (li) => {
-    const s = style(li), n = ordinal(li), type = s.listStyleType;
-    if (s.display !== 'list-item' || type === 'none') return ['', ''];
-    if (type.startsWith('"')) return [type.slice(1, -1).trim(), '-'];
-    const bullets = {disc: '•', circle: '◦', square: '▪'};
-    if (bullets[type]) return [bullets[type], '-'];
-    const text = {'lower-alpha': alpha(n), 'lower-latin': alpha(n), 'upper-alpha': alpha(n).toUpperCase(),
-      'upper-latin': alpha(n).toUpperCase(), 'lower-roman': roman(n), 'upper-roman': roman(n).toUpperCase(),
-      'decimal-leading-zero': (n < 10 ? '0' : '') + n}[type] ?? String(n);
-    return [text + '.', String(n) + '.'];
-  };
-  const itemOf = (li) => {
-    if (!items.has(li)) {
-      let depth = 0;
-      for (let e = li.parentElement; e; e = e.parentElement) if (e.localName === 'ul' || e.localName === 'ol') depth++;
-      items.set(li, [items.size, ...marker(li), Math.max(0, depth - 1)]);
-    }
-    return items.get(li);
-  };
-  const blockId = (el) => {
-    if (blockIds.has(el)) return blockIds.get(el);
-    const id = blocks.length;
-    blockIds.set(el, id);
-    if (!horizontal(style(el))) flags.vertical = true;
-    const heading = el.closest('h1, h2, h3, h4, h5, h6'), li = el.closest('li');
-    let quote = 0;
-    for (let e = el; e; e = e.parentElement) if (e.localName === 'blockquote') quote++;
-    // The list item's marker goes before its first paragraph only.
-    const first = li && (li === el || blockOf(li) === li || el === li.querySelector(':scope > *'));
-    blocks.push({gap: LINE_TAGS.has(el.localName) ? 1 : 2, heading: heading ? Number(heading.localName[1]) : 0,
-                 item: li && first ? itemOf(li) : null, quote, pre: !!el.closest('pre')});
-    return id;
-  };
-  const infoOf = (el) => {
-    if (infos.has(el)) return infos.get(el);
-    const s = style(el), block = blockOf(el);
-    let f = 0;
-    for (let e = el; e && e !== block && e !== body; e = e.parentElement) {
-      const t = e.localName;
-      if (ITALIC.has(t)) f |= 1; else if (BOLD.has(t)) f |= 2; else if (CODE.has(t)) f |= 4;
-    }
-    const collapse = s.whiteSpaceCollapse || (s.whiteSpace.startsWith('pre') ? 'preserve' : 'collapse');
-    if (collapse !== 'collapse') f = (f | 8) & ~4;
-    const info = {visible: s.visibility === 'visible', block: blockId(block), flags: f, transform: s.textTransform};
-    infos.set(el, info);
-    return info;
-  };
-  const transform = (text, how) => {
-    if (how === 'uppercase') return text.toUpperCase();
-    if (how === 'lowercase') return text.toLowerCase();
-    if (how === 'capitalize') return text.replace(/(^|[^\p{L}\p{N}'’])(\p{L})/gu, (m, a, b) => a + b.toUpperCase());
-    return text;
-  };
-
-  const pageOf = (r) => Math.floor((r.left + r.width / 2) / W);
-  const shown = (rects) => Array.from(rects).filter((r) => r.width > 0 || r.height > 0);
-  const inside = (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
-  const range = doc.createRange();
-  const pieces = [], outside = {};
-  let lastPage = -1;
-  // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
-  // not on any page: page -1, kept only for the check against innerText.
-  const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
-  const add = (page, info, flag, text, rects) => {
-    if (rects.length && !rects.some(onScreen)) page = -1;
-    pieces.push([page, info.block, info.flags | flag, transform(text, info.transform)]);
-    if (page < 0) return;
-    for (const r of rects) if (!inside(r, page)) outside[page] = (outside[page] || 0) + 1;
-    lastPage = Math.max(lastPage, page);
-  };
-  const rectsOf = (node, start, end) => { range.setStart(node, start); range.setEnd(node, end); return shown(range.getClientRects()); };
-  // The page of the first character at or after i that has a box (collapsed white space has none).
-  const pageAt = (node, i) => {
-    for (let j = i; j < node.length; j++) { const r = rectsOf(node, j, j + 1); if (r.length) return pageOf(r[0]); }
-    return Infinity;
-  };
-  const addText = (node, info) => {
-    const rects = rectsOf(node, 0, node.length);
-    if (!rects.length) return;  // not rendered, or white space that collapsed away
-    const pages = rects.map(pageOf);
-    if (Math.min(...pages) === Math.max(...pages)) { add(pages[0], info, 0, node.data, rects); return; }
-    // The node runs over a page break: binary-search each place where the page changes.
-    for (let start = 0; start < node.length;) {
-      const page = pageAt(node, start);
-      if (page === Infinity) { pieces[pieces.length - 1][3] += node.data.slice(start); break; }
-      let lo = start + 1, hi = node.length;
-      while (lo < hi) { const mid = (lo + hi) >> 1; if (pageAt(node, mid) > page) hi = mid; else lo = mid + 1; }
-      add(page, info, 0, node.data.slice(start, lo), rectsOf(node, start, lo));
-      start = lo;
-    }
-  };
-  const walker = doc.createTreeWalker(body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    if (node.nodeType === Node.ELEMENT_NODE) {
-      if (node.localName !== 'br') continue;
-      const info = infoOf(node), rects = shown(node.getClientRects());
-      if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
-      continue;
-    }
-    const parent = node.parentElement;
-    if (!parent || !node.length) continue;
-    const info = infoOf(parent);
-    if (info.visible) addText(node, info);
-  }
-  const imagePages = [];
-  for (const el of body.querySelectorAll('img, svg, video, canvas, object, embed, iframe')) {
-    if (el.parentElement && el.parentElement.closest('svg')) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width < 2 || r.height < 2 || style(el).visibility !== 'visible') continue;
-    for (let p = Math.max(0, Math.floor(r.left / W)); p <= Math.floor((r.right - 1) / W); p++) imagePages.push(p);
-    lastPage = Math.max(lastPage, Math.floor((r.right - 1) / W));
-  }
-  const pages = lastPage + 1;
-  widen(pages);
-  const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
-    || body.getAttribute('lang') || '';
-  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature,
-          text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
-}
-"""

@@ -1,0 +1,198 @@
+async (cfg) => {
+  // Loaded by vlforge.renderers.paginate (measure_script) and run with page.evaluate: page
+  // scripts stay disabled, evaluate still works. Styles the document into pages, then
+  // returns every rendered text piece as [page, block, flags, text] with its blocks.
+  const doc = document, root = doc.documentElement, body = doc.body;
+  // Malformed XHTML: Chromium keeps what it parsed before the error, plus a <parsererror>.
+  if (!root || doc.getElementsByTagNameNS('*', 'parsererror').length) return {error: 'parsererror'};
+  if (!body) return {error: 'no_body'};
+  const XHTML = 'http://www.w3.org/1999/xhtml';
+  for (const [id, css] of [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]]) {
+    const style = doc.createElementNS(XHTML, 'style');  // createElement is namespace-less in XML
+    style.id = id;
+    style.textContent = css;
+    (doc.head || root).appendChild(style);
+  }
+  const styles = new Map();
+  const style = (el) => { let s = styles.get(el); if (!s) { s = getComputedStyle(el); styles.set(el, s); } return s; };
+  // Fixed and sticky boxes would be painted on every page: keep them in the flow.
+  for (const el of body.querySelectorAll('*')) {
+    const position = style(el).position;
+    if (position === 'fixed' || position === 'sticky') el.style.setProperty('position', 'static', 'important');
+  }
+  body.getBoundingClientRect();  // a first layout, so that the fonts in use start loading
+  await doc.fonts.ready;
+  await Promise.all(Array.from(doc.images, (img) => img.decode().catch(() => null)));
+  // A missing (or refused) image would show a broken-image icon and its alt text.
+  for (const img of doc.images) {
+    if (img.complete && img.naturalWidth === 0) img.style.setProperty('display', 'none', 'important');
+  }
+  const W = cfg.width, H = cfg.height;
+  const extent = Math.max(root.scrollWidth, body.scrollWidth);
+  const signature = [extent, root.scrollHeight, body.getClientRects().length];
+  // Widen the root so that the last page can be scrolled to (the body is absolutely placed).
+  const widen = (pages) => root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
+  if (!cfg.walk) { widen(cfg.pages); return {signature}; }
+  if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
+
+  const horizontal = (s) => s.writingMode.startsWith('horizontal');
+  const flags = {rtl: style(root).direction === 'rtl' || style(body).direction === 'rtl',
+                 vertical: !horizontal(style(root)) || !horizontal(style(body))};
+  const ITALIC = new Set(['em', 'i', 'cite', 'dfn', 'var']), BOLD = new Set(['strong', 'b']);
+  const CODE = new Set(['code', 'kbd', 'samp', 'tt']);
+  // Elements that are inline by nature: made blocks by CSS (a verse line), they are lines
+  // of a paragraph, not paragraphs of their own.
+  const LINE_TAGS = new Set(['span', 'a', 'em', 'i', 'b', 'strong', 'small', 'sub', 'sup', 'q',
+    'cite', 'abbr', 'code', 'kbd', 'samp', 'var', 'mark', 'u', 's', 'font', 'label', 'time',
+    'bdi', 'bdo', 'br', 'td', 'th', 'tr', 'caption', 'dt']);
+  const MATHML = 'http://www.w3.org/1998/Math/MathML';
+  const isInline = (d) => d.startsWith('inline') || d === 'contents' || d.startsWith('ruby') || d === 'math';
+  // Inside <math> every element is a "block math" box, but the formula is one run of text.
+  const inFormula = (e) => e.namespaceURI === MATHML && e.localName !== 'math';
+  const blockOf = (el) => {
+    for (let e = el; e && e !== body; e = e.parentElement) {
+      if (!inFormula(e) && !isInline(style(e).display)) return e;
+    }
+    return body;
+  };
+  const blocks = [], blockIds = new Map(), items = new Map(), infos = new Map();
+
+  const roman = (n) => {
+    let out = '';
+    for (const [v, s] of [[1000, 'm'], [900, 'cm'], [500, 'd'], [400, 'cd'], [100, 'c'], [90, 'xc'],
+                          [50, 'l'], [40, 'xl'], [10, 'x'], [9, 'ix'], [5, 'v'], [4, 'iv'], [1, 'i']])
+      while (n >= v) { out += s; n -= v; }
+    return out;
+  };
+  const alpha = (n) => { let out = ''; for (; n > 0; n = Math.floor((n - 1) / 26)) out = String.fromCharCode(97 + (n - 1) % 26) + out; return out; };
+  const ordinal = (li) => {
+    const list = li.parentElement;
+    let n = list && list.localName === 'ol' && list.hasAttribute('start') ? (parseInt(list.getAttribute('start')) || 1) : 1;
+    for (const sibling of list ? list.children : [li]) {
+      if (sibling.localName !== 'li') continue;
+      if (sibling.hasAttribute('value')) n = parseInt(sibling.getAttribute('value')) || n;
+      if (sibling === li) return n;
+      n++;
+    }
+    return n;
+  };
+  // What the list item's ::marker shows, for the common list-style-types.
+  const marker = (li) => {
+    const s = style(li), n = ordinal(li), type = s.listStyleType;
+    if (s.display !== 'list-item' || type === 'none') return ['', ''];
+    if (type.startsWith('"')) return [type.slice(1, -1).trim(), '-'];
+    const bullets = {disc: '•', circle: '◦', square: '▪'};
+    if (bullets[type]) return [bullets[type], '-'];
+    const text = {'lower-alpha': alpha(n), 'lower-latin': alpha(n), 'upper-alpha': alpha(n).toUpperCase(),
+      'upper-latin': alpha(n).toUpperCase(), 'lower-roman': roman(n), 'upper-roman': roman(n).toUpperCase(),
+      'decimal-leading-zero': (n < 10 ? '0' : '') + n}[type] ?? String(n);
+    return [text + '.', String(n) + '.'];
+  };
+  const itemOf = (li) => {
+    if (!items.has(li)) {
+      let depth = 0;
+      for (let e = li.parentElement; e; e = e.parentElement) if (e.localName === 'ul' || e.localName === 'ol') depth++;
+      items.set(li, [items.size, ...marker(li), Math.max(0, depth - 1)]);
+    }
+    return items.get(li);
+  };
+  const blockId = (el) => {
+    if (blockIds.has(el)) return blockIds.get(el);
+    const id = blocks.length;
+    blockIds.set(el, id);
+    if (!horizontal(style(el))) flags.vertical = true;
+    const heading = el.closest('h1, h2, h3, h4, h5, h6'), li = el.closest('li');
+    let quote = 0;
+    for (let e = el; e; e = e.parentElement) if (e.localName === 'blockquote') quote++;
+    // The list item's marker goes before its first paragraph only.
+    const first = li && (li === el || blockOf(li) === li || el === li.querySelector(':scope > *'));
+    blocks.push({gap: LINE_TAGS.has(el.localName) ? 1 : 2, heading: heading ? Number(heading.localName[1]) : 0,
+                 item: li && first ? itemOf(li) : null, quote, pre: !!el.closest('pre')});
+    return id;
+  };
+  const infoOf = (el) => {
+    if (infos.has(el)) return infos.get(el);
+    const s = style(el), block = blockOf(el);
+    let f = 0;
+    for (let e = el; e && e !== block && e !== body; e = e.parentElement) {
+      const t = e.localName;
+      if (ITALIC.has(t)) f |= 1; else if (BOLD.has(t)) f |= 2; else if (CODE.has(t)) f |= 4;
+    }
+    const collapse = s.whiteSpaceCollapse || (s.whiteSpace.startsWith('pre') ? 'preserve' : 'collapse');
+    if (collapse !== 'collapse') f = (f | 8) & ~4;
+    const info = {visible: s.visibility === 'visible', block: blockId(block), flags: f, transform: s.textTransform};
+    infos.set(el, info);
+    return info;
+  };
+  const transform = (text, how) => {
+    if (how === 'uppercase') return text.toUpperCase();
+    if (how === 'lowercase') return text.toLowerCase();
+    if (how === 'capitalize') return text.replace(/(^|[^\p{L}\p{N}'’])(\p{L})/gu, (m, a, b) => a + b.toUpperCase());
+    return text;
+  };
+
+  const pageOf = (r) => Math.floor((r.left + r.width / 2) / W);
+  const shown = (rects) => Array.from(rects).filter((r) => r.width > 0 || r.height > 0);
+  const inside = (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
+  const range = doc.createRange();
+  const pieces = [], outside = {};
+  let lastPage = -1;
+  // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
+  // not on any page: page -1, kept only for the check against innerText.
+  const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
+  const add = (page, info, flag, text, rects) => {
+    if (rects.length && !rects.some(onScreen)) page = -1;
+    pieces.push([page, info.block, info.flags | flag, transform(text, info.transform)]);
+    if (page < 0) return;
+    for (const r of rects) if (!inside(r, page)) outside[page] = (outside[page] || 0) + 1;
+    lastPage = Math.max(lastPage, page);
+  };
+  const rectsOf = (node, start, end) => { range.setStart(node, start); range.setEnd(node, end); return shown(range.getClientRects()); };
+  // The page of the first character at or after i that has a box (collapsed white space has none).
+  const pageAt = (node, i) => {
+    for (let j = i; j < node.length; j++) { const r = rectsOf(node, j, j + 1); if (r.length) return pageOf(r[0]); }
+    return Infinity;
+  };
+  const addText = (node, info) => {
+    const rects = rectsOf(node, 0, node.length);
+    if (!rects.length) return;  // not rendered, or white space that collapsed away
+    const pages = rects.map(pageOf);
+    if (Math.min(...pages) === Math.max(...pages)) { add(pages[0], info, 0, node.data, rects); return; }
+    // The node runs over a page break: binary-search each place where the page changes.
+    for (let start = 0; start < node.length;) {
+      const page = pageAt(node, start);
+      if (page === Infinity) { pieces[pieces.length - 1][3] += node.data.slice(start); break; }
+      let lo = start + 1, hi = node.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (pageAt(node, mid) > page) hi = mid; else lo = mid + 1; }
+      add(page, info, 0, node.data.slice(start, lo), rectsOf(node, start, lo));
+      start = lo;
+    }
+  };
+  const walker = doc.createTreeWalker(body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      if (node.localName !== 'br') continue;
+      const info = infoOf(node), rects = shown(node.getClientRects());
+      if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
+      continue;
+    }
+    const parent = node.parentElement;
+    if (!parent || !node.length) continue;
+    const info = infoOf(parent);
+    if (info.visible) addText(node, info);
+  }
+  const imagePages = [];
+  for (const el of body.querySelectorAll('img, svg, video, canvas, object, embed, iframe')) {
+    if (el.parentElement && el.parentElement.closest('svg')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2 || style(el).visibility !== 'visible') continue;
+    for (let p = Math.max(0, Math.floor(r.left / W)); p <= Math.floor((r.right - 1) / W); p++) imagePages.push(p);
+    lastPage = Math.max(lastPage, Math.floor((r.right - 1) / W));
+  }
+  const pages = lastPage + 1;
+  widen(pages);
+  const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
+    || body.getAttribute('lang') || '';
+  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature,
+          text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
+}
