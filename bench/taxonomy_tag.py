@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
-from vlforge.taxonomy.tagger import Tagger
 from vlforge.taxonomy.text import tokenize
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, write_jsonl
 
 from vlforge.taxonomy.evaluate import charxiv_questions, landing
-from vlforge.taxonomy.tagger import Tagger
+from vlforge.taxonomy.prompt_tagger import Tagger
 
 CHARXIV = REPO.parent / "shared/corpora/prompts/princeton-nlp__CharXiv"
 
@@ -54,9 +54,13 @@ def test_tag_reads_three_layouts_and_rejects_with_reasons(tmp_path):
     assert set(tagged[0]["taxonomy"]) == {"main", "main_score", "secondary", "secondary_score", "top",
                                           "lang", "reason"}
     assert tagged[3]["taxonomy"]["reason"] == "unsupported_language"
+    # Items are labelled as `vlforge run sft` labels them: JSONL lines by their byte offset.
+    lines = (tmp_path / "in/records.jsonl").read_bytes().splitlines(keepends=True)
+    offset = [sum(map(len, lines[:n])) for n in range(len(lines))]
     assert [(r["item"], r["reason"]) for r in rejects] == [
-        ("index 1", "invalid_turn"), ("line 5", "invalid_json"), ("line 6", "no_user_turn"),
-        ("line 7", "unknown_format"), ("line 8", "not_an_object")]
+        ("index=1", "invalid_turn"), (f"offset={offset[4]}", "invalid_json"),
+        (f"offset={offset[5]}", "no_user_turn"), (f"offset={offset[6]}", "unknown_format"),
+        (f"offset={offset[7]}", "not_an_object")]
     assert rejects[1]["record"] == "{not json"
     assert '"rejected": 5' in result.stderr
 

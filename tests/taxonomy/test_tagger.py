@@ -6,8 +6,8 @@ import pytest
 
 from vlforge.taxonomy.evaluate import held_out
 from vlforge.taxonomy.model import packaged_model_dir
+from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
-from vlforge.taxonomy.tagger import Tagger
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import json
 
 from vlforge.taxonomy.model import CARD_FILE, TrainConfig, packaged_model_dir, train_models
+from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
-from vlforge.taxonomy.tagger import Tagger
 
 # Small enough to train and quantise in seconds. (dim=16 with bucket=2000 makes this fastText
 # build diverge to NaN on this subset whatever the learning rate, so dim stays 32.)

@@ -18,9 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from vlforge.errors import VlforgeError
-
-EXIT_USAGE = 2
+from vlforge.errors import VlforgeError, run_handler
 
 
 def add_taxonomy_parser(subparsers) -> None:
@@ -91,13 +89,13 @@ def _threshold_options(p) -> None:
 
 
 def _tagger(args):
-    from vlforge.taxonomy.tagger import Tagger
+    from vlforge.taxonomy.prompt_tagger import Tagger
     return Tagger.load(args.model_dir, top_k=getattr(args, "top_k", 3),
                        main_threshold=getattr(args, "threshold", None))
 
 
 def _cmd_tag(args) -> int:
-    from vlforge.taxonomy.tagging import default_rejects_path, tag_files
+    from vlforge.taxonomy.tag_files import default_rejects_path, tag_files
     rejects = args.rejects or default_rejects_path(args.output)
     stats = tag_files(args.inputs, args.output, rejects, _tagger(args))
     print(json.dumps(stats.as_dict(), sort_keys=True), file=sys.stderr)
@@ -136,20 +134,8 @@ def _cmd_sample(args) -> int:
 
 def _tagged_records(args) -> list[dict]:
     """Records of the inputs with their tags: kept when tagged already, tagged here if not."""
-    from vlforge.taxonomy.tagging import iter_inputs, tag_records
-    pending, records, rejected = [], [], 0
-    for source, item, record in iter_inputs(args.inputs):
-        tag = record.get("taxonomy") if isinstance(record, dict) else None
-        if isinstance(tag, dict) and "main" in tag:
-            records.append(record)
-        else:
-            pending.append((source, item, record))
-    if pending:
-        for kind, row in tag_records(_tagger(args), pending):
-            if kind == "tagged":
-                records.append(row)
-            else:
-                rejected += 1
+    from vlforge.taxonomy.tag_files import tagged_records
+    records, rejected = tagged_records(args.inputs, lambda: _tagger(args))
     if rejected:
         print(f"{rejected} unreadable records left out (run `vlforge taxonomy tag` to see why)", file=sys.stderr)
     return records
@@ -202,11 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vlforge")
     add_taxonomy_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["taxonomy", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.handler(args)
-    except VlforgeError as exc:
-        print(f"vlforge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_handler(args.handler, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from vlforge.errors import VlforgeError
 from vlforge.taxonomy.model import LoadedModels, TrainConfig, load_models, train_level
-from vlforge.taxonomy.tagger import Tagger
+from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.tree import Taxonomy, load_taxonomy
 
 FOLDS = 5

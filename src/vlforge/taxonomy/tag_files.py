@@ -1,32 +1,39 @@
 """`vlforge taxonomy tag`: SFT record files in, the same records with a `taxonomy` field out.
 
-    input files -> (item, record | RecordError)        records.iter_file_records
-                -> batches of BATCH parsed records     user turns -> Tagger.tag_texts
+    input files -> one RecordRead per record        vlforge.documents.sft.read_records
+                -> BATCH records at a time          user turns -> Tagger.tag_texts
                 -> output JSONL: the record unchanged + "taxonomy": tag, in input order
                    reject JSONL: {"source", "item", "reason", "detail", "record"}
 
-Every record read ends in exactly one of the two files: read = tagged + rejected. A record
-the tagger cannot place (empty question, another language, low confidence) is still
-written, with main `unassigned` and the reason in its tag: it is a valid record, only its
-use case is unknown. Outputs are written to a temporary name and renamed at the end.
+Records are read by the same reader as `vlforge run sft`, so a reject's `item` names the
+record the same way in both (offset=N, index=N, file). Every record read ends in exactly one
+of the two files: read = tagged + rejected. A record the tagger cannot place (empty
+question, another language, low confidence) is still written, with main `unassigned` and
+the reason in its tag: it is a valid record, only its use case is unknown. Outputs are
+written to a temporary name and renamed at the end.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlforge.atomic import atomic_path
+from vlforge.contract import Part, chunks
+from vlforge.documents.sft import Conversation, RecordRead, parse_record, read_records
+from vlforge.errors import Rejected
 from vlforge.inputs import expand_inputs
-from vlforge.taxonomy.records import RecordError, iter_file_records, parse_record
-from vlforge.taxonomy.tagger import Tagger
+from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.tree import UNASSIGNED
 
 BATCH = 1024
+MAX_RAW_CHARS = 10_000  # of an undecodable line kept in its reject row
+
+Row = tuple[str, RecordRead]  # (source path, record as read)
 
 
 @dataclass
@@ -46,62 +53,55 @@ class TagStats:
                 "rejected": self.rejected, "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
                 "unassigned_by_reason": dict(sorted(self.unassigned_by_reason.items()))}
 
+    def count(self, kind: str, row: dict) -> None:
+        self.read += 1
+        if kind == "rejected":
+            self.rejected_by_reason[row["reason"]] += 1
+            return
+        self.tagged += 1
+        if row["taxonomy"]["main"] == UNASSIGNED:
+            self.unassigned += 1
+            self.unassigned_by_reason[row["taxonomy"]["reason"]] += 1
 
-def reject_row(source: str, item: str, error: RecordError, record: Any) -> dict:
+
+def reject_row(source: str, read: RecordRead, error: Rejected) -> dict:
     """A reject line; `record` is the record, or the raw line when it was not JSON."""
-    return {"source": source, "item": item, "reason": error.reason, "detail": error.detail,
-            "record": record if record is not None else error.raw}
+    record = read.record if read.error is None else _raw_text(read.raw)
+    return {"source": source, "item": read.item, "reason": error.reason, "detail": error.detail,
+            "record": record}
 
 
-def iter_inputs(inputs: list[str]) -> Iterator[tuple[str, str, Any]]:
-    """(source path, item, record or RecordError) over every input file, sorted by path."""
+def _raw_text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", errors="replace")[:MAX_RAW_CHARS].rstrip("\n")
+
+
+def iter_inputs(inputs: list[str]) -> Iterator[Row]:
+    """(source path, record as read) over every input file, sorted by path."""
     for input_file in expand_inputs(inputs):
-        for item, record in iter_file_records(input_file.path):
-            yield input_file.path, item, record
+        for read in read_records(Part(input_file.path)):
+            yield input_file.path, read
 
 
-def _batches(rows: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _conversation(read: RecordRead) -> Conversation | Rejected:
+    if read.error is not None:
+        return read.error
+    try:
+        return parse_record(read.record)
+    except Rejected as error:
+        return error
 
 
-def tag_batch(tagger: Tagger, batch: list[tuple[str, str, Any]]) -> list[tuple[str, dict]]:
+def tag_batch(tagger: Tagger, batch: list[Row]) -> list[tuple[str, dict]]:
     """("tagged", record + taxonomy) or ("rejected", reject row) per input, in order."""
-    parsed: list[tuple[str, str, Any, Any]] = []
-    for source, item, record in batch:
-        if isinstance(record, RecordError):
-            parsed.append((source, item, None, record))
-            continue
-        try:
-            parsed.append((source, item, record, parse_record(record)))
-        except RecordError as error:
-            parsed.append((source, item, record, error))
-    questions = [p[3].question for p in parsed if not isinstance(p[3], RecordError)]
-    tags = iter(tagger.tag_texts(questions))
-    return [("rejected", reject_row(source, item, conv, record)) if isinstance(conv, RecordError)
-            else ("tagged", {**record, "taxonomy": next(tags)})
-            for source, item, record, conv in parsed]
+    parsed = [_conversation(read) for _, read in batch]
+    tags = iter(tagger.tag_texts([c.question for c in parsed if isinstance(c, Conversation)]))
+    return [("rejected", reject_row(source, read, conv)) if isinstance(conv, Rejected)
+            else ("tagged", {**read.record, "taxonomy": next(tags)})
+            for (source, read), conv in zip(batch, parsed, strict=True)]
 
 
-def _count(stats: TagStats, kind: str, row: dict) -> None:
-    stats.read += 1
-    if kind == "rejected":
-        stats.rejected_by_reason[row["reason"]] += 1
-        return
-    stats.tagged += 1
-    if row["taxonomy"]["main"] == UNASSIGNED:
-        stats.unassigned += 1
-        stats.unassigned_by_reason[row["taxonomy"]["reason"]] += 1
-
-
-def tag_records(tagger: Tagger, rows: Iterable[tuple[str, str, Any]]) -> Iterator[tuple[str, dict]]:
-    for batch in _batches(rows, BATCH):
+def tag_records(tagger: Tagger, rows: Iterable[Row]) -> Iterator[tuple[str, dict]]:
+    for batch in chunks(rows, BATCH):
         yield from tag_batch(tagger, batch)
 
 
@@ -110,9 +110,10 @@ def tag_files(inputs: list[str], output: str, rejects: str | None, tagger: Tagge
     rejects = rejects or default_rejects_path(output)
     stats = TagStats()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    with _AtomicText(output) as out, _AtomicText(rejects) as rej:
+    with atomic_path(output) as out_tmp, atomic_path(rejects) as rej_tmp, \
+            open(out_tmp, "w", encoding="utf-8") as out, open(rej_tmp, "w", encoding="utf-8") as rej:
         for kind, row in tag_records(tagger, iter_inputs(inputs)):
-            _count(stats, kind, row)
+            stats.count(kind, row)
             (out if kind == "tagged" else rej).write(json.dumps(row, ensure_ascii=False) + "\n")
     return stats
 
@@ -122,20 +123,25 @@ def default_rejects_path(output: str) -> str:
     return stem + ".rejects.jsonl"
 
 
-class _AtomicText:
-    """A text file written under `NAME.tmp` and renamed to NAME only when complete."""
+def tagged_records(inputs: list[str], load_tagger: Callable[[], Tagger]) -> tuple[list[dict], int]:
+    """The records of `inputs` with their tags, and how many records could not be read.
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.tmp = path + ".tmp"
-
-    def __enter__(self):
-        self.file = open(self.tmp, "w", encoding="utf-8")
-        return self.file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
+    A record that has a tag already keeps it; the others are tagged here, after those (the
+    tagger is loaded only when some record needs it).
+    """
+    pending: list[Row] = []
+    records: list[dict] = []
+    for source, read in iter_inputs(inputs):
+        tag = read.record.get("taxonomy") if isinstance(read.record, dict) else None
+        if isinstance(tag, dict) and "main" in tag:
+            records.append(read.record)
         else:
-            os.unlink(self.tmp)
+            pending.append((source, read))
+    rejected = 0
+    if pending:
+        for kind, row in tag_records(load_tagger(), pending):
+            if kind == "tagged":
+                records.append(row)
+            else:
+                rejected += 1
+    return records, rejected
