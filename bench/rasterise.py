@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from vlforge.documents.pdf import PdfRejected, open_pdf
+from vlforge.documents.pdf import open_pdf
+from vlforge.errors import Rejected
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -44,7 +45,7 @@ def usable(files: list[Path]) -> tuple[list[tuple[Path, int]], list[str]]:
         try:
             with open_pdf(path, **LIMITS) as doc:
                 kept.append((path, doc.page_count))
-        except PdfRejected as exc:
+        except Rejected as exc:
             refused.append(f"{path.name}: {exc.reason}")
     return kept, refused
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vlforge.documents.archive import Limits, SourceRejected, extract_source, source_stem
+from vlforge.documents.archive import Limits, extract_source, source_stem
+from vlforge.errors import Rejected
 
 TEX = b"\\documentclass{article}\\begin{document}Hello.\\end{document}\n"
 
@@ -56,7 +57,7 @@ def test_unsafe_members_refuse_the_whole_source(tmp_path, members, reason):
     (tmp_path / "outside.tex").write_bytes(b"secret")
     before = tree(tmp_path)
     source = make_tar(tmp_path / "2401.00001.tar.gz", members)
-    with pytest.raises(SourceRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         extract(tmp_path, source)
     assert caught.value.reason == reason
     # Nothing appeared anywhere but in dest, and dest holds no links.
@@ -80,13 +81,13 @@ def test_links_inside_the_tree_become_plain_copies(tmp_path):
 def test_decompression_bomb_and_member_count_limits(tmp_path):
     bomb = make_tar(tmp_path / "bomb.tar.gz", [("main.tex", TEX), ("zeros.bin", b"\0" * (4 << 20))])
     assert bomb.stat().st_size < 64 * 1024  # a few KB that unpack to 4 MB
-    with pytest.raises(SourceRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         extract(tmp_path, bomb, Limits(max_bytes=1 << 20))
     assert caught.value.reason == "source_too_large"
     # The copy stopped at the limit: never more than max_bytes + one chunk on disk.
     assert sum(p.stat().st_size for p in (tmp_path / "dest").rglob("*") if p.is_file()) <= (2 << 20)
     many = make_tar(tmp_path / "many.tar.gz", [(f"f{i}.tex", b"x") for i in range(20)])
-    with pytest.raises(SourceRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         extract(tmp_path / "second", many, Limits(max_files=10))
     assert caught.value.reason == "too_many_files"
 
@@ -112,7 +113,7 @@ def test_corrupt_and_unsupported_sources(tmp_path):
              ("paper.zip", b"PK\x03\x04", "unsupported_source")]
     for index, (name, data, reason) in enumerate(cases):
         (tmp_path / name).write_bytes(data)
-        with pytest.raises(SourceRejected) as caught:
+        with pytest.raises(Rejected) as caught:
             extract(tmp_path / f"w{index}", tmp_path / name)
         assert caught.value.reason == reason, name
 
@@ -128,6 +129,6 @@ def test_folder_sources_copy_plain_files_and_refuse_links_out(tmp_path):
     assert not (dest / "inside.tex").is_symlink() and (dest / "inside.tex").read_bytes() == b"Intro."
     (tmp_path / "secret.txt").write_bytes(b"secret")
     (paper / "leak.tex").symlink_to(tmp_path / "secret.txt")
-    with pytest.raises(SourceRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         extract(tmp_path / "again", paper)
     assert caught.value.reason == "unsafe_link"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vlforge.documents.latex import LatexFailed, find_main_tex, to_markdown, tool_versions
+from vlforge.documents.latex import find_main_tex, to_markdown, tool_versions
+from vlforge.errors import Rejected
 
 PAPER = r"""\documentclass{mrl}% a class pandoc has never heard of
 \usepackage{amsmath}
@@ -103,10 +104,10 @@ def test_latin1_source_and_versions(tmp_path):
 
 def test_input_loop_and_empty_document_are_refused(tmp_path):
     (tmp_path / "main.tex").write_text("\\documentclass{article}\\begin{document}\\input{main}\\end{document}")
-    with pytest.raises(LatexFailed) as caught:
+    with pytest.raises(Rejected) as caught:
         to_markdown(tmp_path, tmp_path / "main.tex")
     assert caught.value.reason == "input_loop"
     (tmp_path / "blank.tex").write_text("\\documentclass{article}\\begin{document}\\end{document}")
-    with pytest.raises(LatexFailed) as caught:
+    with pytest.raises(Rejected) as caught:
         to_markdown(tmp_path, tmp_path / "blank.tex")
     assert caught.value.reason == "empty_markdown"

@@ -85,12 +85,13 @@ def output(raw: str, markdown: str | None = None, *, ended: bool = True, loop_st
 
 def test_judge_output_reasons():
     assert judge_output(output("# Results\n\nThe model reads the page.")) is None
-    assert judge_output(output("a b c", loop_start=12, ended=False))[0] == "nougat_repetition"
-    assert judge_output(output("a b c", ended=False)) == (
+    assert judge_output(output("a b c", loop_start=12, ended=False)).reason == "nougat_repetition"
+    truncated = judge_output(output("a b c", ended=False))
+    assert (truncated.reason, truncated.detail) == (
         "nougat_truncated", "no end of page within 40 tokens (nougat.max_new_tokens)")
-    assert judge_output(output("  \n "))[0] == "nougat_empty_output"
-    assert judge_output(output("text", markdown=""))[0] == "nougat_empty_output"
-    assert judge_output(output("\ufffd\x07\ufffd\x01 ab"))[0] == "garbage_output"
+    assert judge_output(output("  \n ")).reason == "nougat_empty_output"
+    assert judge_output(output("text", markdown="")).reason == "nougat_empty_output"
+    assert judge_output(output("\ufffd\x07\ufffd\x01 ab")).reason == "garbage_output"
 
 
 @pytest.mark.parametrize("raw, markdown", [
@@ -99,8 +100,8 @@ def test_judge_output_reasons():
     ("Some text\n\n## References\n\n* [1] A. Author.", "Some text\n\n[MISSING_PAGE_POST]"),
 ])
 def test_missing_page_markers_never_pass(raw, markdown):
-    reason, detail = judge_output(output(raw, markdown))
-    assert reason == "missing_page_marker" and "[MISSING_PAGE" in detail
+    verdict = judge_output(output(raw, markdown))
+    assert verdict.reason == "missing_page_marker" and "[MISSING_PAGE" in verdict.detail
     assert missing_page_marker("before [MISSING_PAGE_FAIL:7] after") == "[MISSING_PAGE_FAIL:7]"
     assert missing_page_marker("no marker here") is None
 
@@ -185,16 +186,16 @@ def test_a_looping_page_is_stopped_early_and_rejected(checkpoints):
     out, = model.generate(pages(1), max_new_tokens=1000, rule=rule)
     assert not out.ended and out.loop_start is not None
     assert out.tokens < 200  # stopped by the online check, not by max_new_tokens
-    assert judge_output(out)[0] == "nougat_repetition"
+    assert judge_output(out).reason == "nougat_repetition"
     assert out.raw.startswith("The first item of the list. The first item of the list.")
     truncated, = model.generate(pages(1), max_new_tokens=60, rule=rule)  # too short for a loop
-    assert judge_output(truncated)[0] == "nougat_truncated"
+    assert judge_output(truncated).reason == "nougat_truncated"
 
 
 def test_missing_page_output_is_rejected(checkpoints):
     out, = load_nougat(checkpoints["missing"]).generate(pages(1), max_new_tokens=64)
     assert "[MISSING_PAGE_FAIL:1]" in out.raw
-    assert judge_output(out)[0] == "missing_page_marker"
+    assert judge_output(out).reason == "missing_page_marker"
 
 
 def test_random_weights_give_an_output_and_a_verdict_per_page(checkpoints):
@@ -203,7 +204,7 @@ def test_random_weights_give_an_output_and_a_verdict_per_page(checkpoints):
     for out in outputs:
         assert 1 <= out.tokens <= 80 and len(out.max_scores) == out.tokens
         verdict = judge_output(out)
-        assert verdict is None or verdict[0] in {"nougat_repetition", "nougat_truncated", "garbage_output",
+        assert verdict is None or verdict.reason in {"nougat_repetition", "nougat_truncated", "garbage_output",
                                                  "nougat_empty_output", "missing_page_marker"}
 
 

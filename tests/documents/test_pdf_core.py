@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
 from pdf_samples import encrypt_dict, pdf_bytes
 
-from vlforge.documents.pdf import PdfRejected, open_pdf
+from vlforge.documents.pdf import open_pdf
+from vlforge.errors import Rejected
 
 LIMITS = {"max_bytes": 10 * 1024 * 1024, "max_pages": 100}
 
@@ -68,16 +70,16 @@ def test_render_matches_a_bare_pypdfium2_render(tmp_path):
 def test_huge_page_is_a_page_level_reject(tmp_path):
     path = write(tmp_path, "poster.pdf", pdf_bytes([{"size": (14400, 14400)}, {}]))
     with open_pdf(path, **LIMITS, max_page_pixels=20_000_000) as doc:
-        with pytest.raises(PdfRejected) as caught:
+        with pytest.raises(Rejected) as caught:
             doc.render_page(0)
-        assert (caught.value.reason, caught.value.page) == ("page_too_large", 0)
+        assert caught.value.reason == "page_too_large" and caught.value.detail.startswith("page 1 ")
         assert doc.render_page(1).size == (816, 1056)  # the other page is fine
 
 
 def test_password_protected_pdf_is_rejected(tmp_path):
     doc_id = b"0123456789abcdef"
     data = pdf_bytes([{}], encrypt=encrypt_dict(b"secret", b"owner", doc_id), doc_id=doc_id)
-    with pytest.raises(PdfRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         open_pdf(write(tmp_path, "locked.pdf", data), **LIMITS)
     assert caught.value.reason == "encrypted_pdf" and "password" in caught.value.detail
 
@@ -85,7 +87,7 @@ def test_password_protected_pdf_is_rejected(tmp_path):
 def test_owner_password_only_pdf_is_rejected_unless_allowed(tmp_path):
     doc_id = b"fedcba9876543210"
     path = write(tmp_path, "owner.pdf", pdf_bytes([{}], encrypt=encrypt_dict(b"", b"owner", doc_id), doc_id=doc_id))
-    with pytest.raises(PdfRejected) as caught:
+    with pytest.raises(Rejected) as caught:
         open_pdf(path, **LIMITS)
     assert caught.value.reason == "encrypted_pdf" and "revision 2" in caught.value.detail
     with open_pdf(path, **LIMITS, allow_encrypted=True) as doc:
@@ -104,29 +106,29 @@ def test_zero_pages_too_many_pages_too_large_not_a_file(tmp_path):
         (tmp_path / "missing.pdf", LIMITS, "not_a_file"),
     ]
     for path, limits, reason in cases:
-        with pytest.raises(PdfRejected) as caught:
+        with pytest.raises(Rejected) as caught:
             open_pdf(path, **limits)
         assert caught.value.reason == reason, path
-        assert caught.value.page is None
+        assert not caught.value.detail.startswith("page ")  # the document, not one page
 
 
 def test_garbage_and_truncated_files_never_crash(tmp_path):
     good = pdf_bytes([TEXT_PAGE, TEXT_PAGE, TEXT_PAGE])
     for name, data in [("garbage.pdf", bytes(range(256)) * 8), ("empty-file.pdf", b""),
                        ("header-only.pdf", b"%PDF-1.7\n")]:
-        with pytest.raises(PdfRejected) as caught:
+        with pytest.raises(Rejected) as caught:
             open_pdf(write(tmp_path, name, data), **LIMITS)
         assert caught.value.reason == "broken_pdf", name
     for cut in range(16, len(good), max(1, len(good) // 40)):
         path = write(tmp_path, f"cut-{cut}.pdf", good[:cut])
         try:
             doc = open_pdf(path, **LIMITS)
-        except PdfRejected as exc:
+        except Rejected as exc:
             assert exc.reason in ("broken_pdf", "zero_pages"), (cut, exc)
             continue
         with doc:  # what PDFium repaired must render or fail as a page-level reject
             for index in range(doc.page_count):
                 try:
                     assert doc.render_page(index, dpi=24).mode == "RGB"
-                except PdfRejected as exc:
-                    assert exc.page == index
+                except Rejected as exc:
+                    assert re.match(rf"page {index + 1}\b", exc.detail), (index, exc.detail)

@@ -39,18 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vlforge.errors import Rejected
+
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".gz")
 _CHUNK = 1 << 20
 _LINK_HOPS = 8  # symlink chains inside a tarball, followed at most this far
-
-
-class SourceRejected(Exception):
-    """The source cannot be used; `reason` is snake_case, `detail` says which member and why."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ def source_stem(path: Path) -> str:
 
 
 def extract_source(source: Path, dest: Path, limits: Limits) -> Path:
-    """`source` unpacked into the empty directory `dest`; SourceRejected if it is unsafe."""
+    """`source` unpacked into the empty directory `dest`; Rejected (reason above) if it is unsafe."""
     if any(dest.iterdir()):
         raise ValueError(f"{dest} must be an empty directory")
     budget = _Budget(limits)
@@ -85,7 +78,7 @@ def extract_source(source: Path, dest: Path, limits: Limits) -> Path:
     elif source.suffix.lower() == ".tex" and source.is_file():
         _copy_file(source, dest / source.name, budget)
     else:
-        raise SourceRejected("unsupported_source", f"{source.name}: not a .tar.gz, .tgz, .tar, .gz, .tex "
+        raise Rejected("unsupported_source", f"{source.name}: not a .tar.gz, .tgz, .tar, .gz, .tex "
                                                    "or a directory")
     return dest
 
@@ -101,12 +94,12 @@ class _Budget:
     def add_file(self, name: str) -> None:
         self.files += 1
         if self.files > self.limits.max_files:
-            raise SourceRejected("too_many_files", f"more than {self.limits.max_files} files (at {name!r})")
+            raise Rejected("too_many_files", f"more than {self.limits.max_files} files (at {name!r})")
 
     def add_bytes(self, count: int, name: str) -> None:
         self.bytes += count
         if self.bytes > self.limits.max_bytes:
-            raise SourceRejected("source_too_large", f"more than {self.limits.max_bytes} bytes uncompressed "
+            raise Rejected("source_too_large", f"more than {self.limits.max_bytes} bytes uncompressed "
                                                      f"(at {name!r})")
 
 
@@ -135,7 +128,7 @@ def _copy_tree(root: Path, dest: Path, budget: _Budget) -> None:
         if path.is_symlink():
             target = path.resolve()
             if not target.is_relative_to(real_root):
-                raise SourceRejected("unsafe_link", f"{relative} links outside the source folder")
+                raise Rejected("unsafe_link", f"{relative} links outside the source folder")
         mode = path.stat().st_mode if path.exists() else 0
         if stat.S_ISDIR(mode):
             (dest / relative).mkdir(parents=True, exist_ok=True)
@@ -143,7 +136,7 @@ def _copy_tree(root: Path, dest: Path, budget: _Budget) -> None:
             (dest / relative).parent.mkdir(parents=True, exist_ok=True)
             _copy_file(path, dest / relative, budget)
         else:
-            raise SourceRejected("special_file", f"{relative} is not a regular file or folder")
+            raise Rejected("special_file", f"{relative} is not a regular file or folder")
 
 
 # --------------------------------------------------------------------------------------
@@ -156,7 +149,7 @@ def _extract_tar_file(source: Path, dest: Path, budget: _Budget) -> None:
         with tarfile.open(source, "r:*") as tar:
             _extract_tar(tar, dest, budget)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise SourceRejected("broken_archive", f"{source.name}: {type(exc).__name__}: {exc}") from None
+        raise Rejected("broken_archive", f"{source.name}: {type(exc).__name__}: {exc}") from None
 
 
 def _extract_tar(tar: tarfile.TarFile, dest: Path, budget: _Budget) -> None:
@@ -173,22 +166,22 @@ def _extract_tar(tar: tarfile.TarFile, dest: Path, budget: _Budget) -> None:
         elif member.issym() or member.islnk():
             links[name] = _link_target(member, name)
         else:
-            raise SourceRejected("special_file", f"{member.name!r} is a device, FIFO or other special member")
+            raise Rejected("special_file", f"{member.name!r} is a device, FIFO or other special member")
     for name in sorted(links):
         _materialise_link(name, links, dest, budget)
 
 
 def _safe_name(raw: str) -> str:
-    """The member name as a relative POSIX path, or SourceRejected(unsafe_path)."""
+    """The member name as a relative POSIX path, or Rejected(unsafe_path)."""
     if not raw or "\x00" in raw:
-        raise SourceRejected("unsafe_path", f"member name {raw!r} is empty or holds a NUL")
+        raise Rejected("unsafe_path", f"member name {raw!r} is empty or holds a NUL")
     if raw.startswith(("/", "\\")) or (len(raw) > 1 and raw[1] == ":"):
-        raise SourceRejected("unsafe_path", f"member {raw!r} has an absolute path")
+        raise Rejected("unsafe_path", f"member {raw!r} has an absolute path")
     parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise SourceRejected("unsafe_path", f"member {raw!r} climbs out with '..'")
+        raise Rejected("unsafe_path", f"member {raw!r} climbs out with '..'")
     if not parts:
-        raise SourceRejected("unsafe_path", f"member name {raw!r} names the top folder itself")
+        raise Rejected("unsafe_path", f"member name {raw!r} names the top folder itself")
     return "/".join(parts)
 
 
@@ -196,12 +189,12 @@ def _link_target(member: tarfile.TarInfo, name: str) -> str:
     """The tree-relative member a link points at; unsafe_link when it leaves the tree."""
     target = member.linkname
     if not target or target.startswith("/"):
-        raise SourceRejected("unsafe_link", f"{member.name!r} links to absolute {target!r}")
+        raise Rejected("unsafe_link", f"{member.name!r} links to absolute {target!r}")
     # A symlink is relative to its own folder, a hard link to the archive root.
     joined = posixpath.join(posixpath.dirname(name), target) if member.issym() else target
     normal = posixpath.normpath(joined)
     if normal == ".." or normal.startswith("../") or normal == ".":
-        raise SourceRejected("unsafe_link", f"{member.name!r} links outside the archive ({target!r})")
+        raise Rejected("unsafe_link", f"{member.name!r} links outside the archive ({target!r})")
     return normal
 
 
@@ -214,7 +207,7 @@ def _materialise_link(name: str, links: dict[str, str], dest: Path, budget: _Bud
         target = links[target]
     source = dest / target
     if target in links or not source.is_file() or source.is_symlink():
-        raise SourceRejected("unsafe_link", f"{name!r} points at {links[name]!r}, which is not a file "
+        raise Rejected("unsafe_link", f"{name!r} points at {links[name]!r}, which is not a file "
                                             "of the archive")
     (dest / name).parent.mkdir(parents=True, exist_ok=True)
     with open(source, "rb") as f:
@@ -237,7 +230,7 @@ def _extract_gz(source: Path, dest: Path, budget: _Budget) -> None:
         with gzip.open(source, "rb") as stream:
             _copy_stream(stream, dest / f"{source_stem(source)}.tex", budget, source.name)
     except (OSError, EOFError, zlib.error) as exc:
-        raise SourceRejected("broken_archive", f"{source.name}: {type(exc).__name__}: {exc}") from None
+        raise Rejected("broken_archive", f"{source.name}: {type(exc).__name__}: {exc}") from None
 
 
 def _is_tar_header(block: bytes) -> bool:

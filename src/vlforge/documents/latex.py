@@ -11,7 +11,7 @@ arguments), and what TeX computes (equation numbers; \\ref numbers pandoc does c
 The version used is recorded with every sample (`tool_versions()`).
 
     find_main_tex(root, hint)   the main file: \\documentclass and \\begin{document}
-    to_markdown(root, main)     -> Conversion(markdown, notes)  or raises LatexFailed
+    to_markdown(root, main)     -> Conversion(markdown, notes)  or raises Rejected
 
 Before pandoc sees anything, `flatten` builds one file from the main .tex:
     - comments dropped; \\input / \\include / \\subfile inlined, only from inside `root`
@@ -52,6 +52,8 @@ from pathlib import Path
 
 import pypandoc
 
+from vlforge.errors import Rejected
+
 MARKDOWN_FORMAT = "markdown" + "".join(f"-{ext}" for ext in (
     "fenced_divs", "native_divs", "native_spans", "bracketed_spans", "header_attributes",
     "fenced_code_attributes", "inline_code_attributes", "link_attributes", "raw_attribute",
@@ -60,15 +62,6 @@ MARKDOWN_FORMAT = "markdown" + "".join(f"-{ext}" for ext in (
 
 _MAX_DEPTH = 16  # nested \input levels
 _PREFERRED_NAMES = ("main", "ms", "paper", "article", "manuscript")
-
-
-class LatexFailed(Exception):
-    """The sources cannot be converted; `reason` snake_case, `detail` human readable."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -161,9 +154,9 @@ class _Flattener:
         text = strip_comments(read_tex(path))
         self.size += len(text)
         if self.size > self.max_bytes:
-            raise LatexFailed("latex_too_large", f"more than {self.max_bytes} characters of LaTeX after \\input")
+            raise Rejected("latex_too_large", f"more than {self.max_bytes} characters of LaTeX after \\input")
         if depth >= _MAX_DEPTH:
-            raise LatexFailed("input_loop", f"\\input nested more than {_MAX_DEPTH} deep at {path.name}")
+            raise Rejected("input_loop", f"\\input nested more than {_MAX_DEPTH} deep at {path.name}")
         return _INPUT.sub(lambda m: self._inlined(m, depth), text)
 
     def _inlined(self, match: re.Match, depth: int) -> str:
@@ -345,7 +338,7 @@ end
 
 def to_markdown(root: Path, main: Path, *, timeout_s: float = 120.0, max_bytes: int = 16 << 20,
                 memory_mb: int = 2048) -> Conversion:
-    """The paper's markdown; LatexFailed(pandoc_failed / pandoc_timeout / empty_markdown...)."""
+    """The paper's markdown; Rejected(pandoc_failed / pandoc_timeout / empty_markdown...)."""
     tex, notes = flatten(root, main, max_bytes)
     with tempfile.TemporaryDirectory(prefix="vlforge-pandoc-") as scratch:
         source = Path(scratch) / "flat.tex"
@@ -355,7 +348,7 @@ def to_markdown(root: Path, main: Path, *, timeout_s: float = 120.0, max_bytes: 
         markdown = _run_pandoc(source, lua, timeout_s, memory_mb)
     markdown = _tidy(markdown)
     if not markdown.strip():
-        raise LatexFailed("empty_markdown", f"pandoc made no text from {main.name}")
+        raise Rejected("empty_markdown", f"pandoc made no text from {main.name}")
     return Conversion(markdown, str(main.relative_to(root)), notes)
 
 
@@ -368,10 +361,10 @@ def _run_pandoc(source: Path, lua: Path, timeout_s: float, memory_mb: int) -> st
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout_s, cwd=source.parent)
     except subprocess.TimeoutExpired:
-        raise LatexFailed("pandoc_timeout", f"pandoc ran longer than {timeout_s:g} s") from None
+        raise Rejected("pandoc_timeout", f"pandoc ran longer than {timeout_s:g} s") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise LatexFailed("pandoc_failed", f"exit {done.returncode}: {' | '.join(message[-3:])[:500]}")
+        raise Rejected("pandoc_failed", f"exit {done.returncode}: {' | '.join(message[-3:])[:500]}")
     return done.stdout.decode("utf-8", "replace")
 
 

@@ -5,7 +5,7 @@
                                CUDA, float32 on CPU, eval mode, one per worker process
     model.generate(images)     PIL pages -> one PageOutput each: the markdown, the raw decoded
                                text, and the max score of every generated token
-    judge_output(output)       -> (reason, detail) when the page must not become a sample
+    judge_output(output)       -> Rejected (reason, detail) when the page must not become a sample
 
 Why not the `nougat-ocr` package: it pins transformers<=4.38.2 and timm==0.5.4 and cannot
 share an environment with the trainer. transformers ships the same model classes.
@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vlforge.errors import VlforgeError
+from vlforge.errors import Rejected, VlforgeError
 
 MISSING_PAGE_MARKER = "[MISSING_PAGE"
 
@@ -407,21 +407,21 @@ class _LoopStopper:
 # --------------------------------------------------------------------------------------
 
 
-def judge_output(output: PageOutput) -> tuple[str, str] | None:
-    """(reason, detail) when the page's output must not become a sample, else None."""
+def judge_output(output: PageOutput) -> Rejected | None:
+    """Why the page's output must not become a sample, or None when it may."""
     if output.loop_start is not None:
-        return "nougat_repetition", f"repetition loop from token {output.loop_start} of {output.tokens}"
+        return Rejected("nougat_repetition", f"repetition loop from token {output.loop_start} of {output.tokens}")
     if not output.ended:
-        return "nougat_truncated", f"no end of page within {output.tokens} tokens (nougat.max_new_tokens)"
+        return Rejected("nougat_truncated", f"no end of page within {output.tokens} tokens (nougat.max_new_tokens)")
     if not output.raw.strip() or not output.markdown:
-        return "nougat_empty_output", f"nothing but whitespace after {output.tokens} tokens"
+        return Rejected("nougat_empty_output", f"nothing but whitespace after {output.tokens} tokens")
     for text in (output.raw, output.markdown):
         marker = missing_page_marker(text)
         if marker:
-            return "missing_page_marker", f"the output holds {marker}"
+            return Rejected("missing_page_marker", f"the output holds {marker}")
     garbage = garbage_problem(output.raw)
     if garbage:
-        return "garbage_output", garbage
+        return Rejected("garbage_output", garbage)
     return None
 
 

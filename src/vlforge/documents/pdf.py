@@ -1,12 +1,12 @@
 """Open, check and rasterise PDFs with pypdfium2 (PDFium): the core both document paths share.
 
-    open_pdf(path, max_bytes=..., max_pages=...) -> PdfDocument     or raises PdfRejected
+    open_pdf(path, max_bytes=..., max_pages=...) -> PdfDocument     or raises Rejected
     doc.render_page(i, dpi=96)            -> PIL RGB image at that resolution
     doc.render_page(i, size=(672, 896))   -> PIL RGB image fitted into that box
     doc.page_text(i)                      -> the page's text layer, "\\n" line ends
     doc.page_size_points(i)               -> (width, height) in PDF points, /Rotate applied
 
-Whatever the bytes are, the caller gets a PdfDocument or a PdfRejected with a stable
+Whatever the bytes are, the caller gets a PdfDocument or a vlforge Rejected with a stable
 snake_case `reason` and a human `detail`; PDFium errors never escape. Document-level reasons:
 
     not_a_file        the path is missing, a directory or unreadable
@@ -18,7 +18,7 @@ snake_case `reason` and a human `detail`; PDFium errors never escape. Document-l
     zero_pages        parses but has no pages
     too_many_pages    more than max_pages pages
 
-Page-level reasons (PdfRejected.page is the 0-based index), so a caller rejects that page and
+Page-level reasons (the detail starts with "page N", 1-based), so a caller rejects that page and
 goes on with the others: page_load_failed, page_too_large (the bitmap would exceed
 max_page_pixels: a poster-sized page at 96 dpi is gigabytes), page_render_failed,
 page_text_failed.
@@ -41,19 +41,11 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
+from vlforge.errors import Rejected
+
 DEFAULT_DPI = 96.0  # Nougat's rasterisation default
 POINTS_PER_INCH = 72.0
 DEFAULT_MAX_PAGE_PIXELS = 40_000_000  # ~A0 at 150 dpi; 120 MB of RGB
-
-
-class PdfRejected(Exception):
-    """Why a PDF (page is None) or one of its pages (page = 0-based index) is refused."""
-
-    def __init__(self, reason: str, detail: str, page: int | None = None):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.page = page
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,18 +61,18 @@ def tool_versions() -> dict[str, str]:
 def open_pdf(path: str | os.PathLike, *, max_bytes: int, max_pages: int,
              allow_encrypted: bool = False,
              max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS) -> PdfDocument:
-    """The checked document, or PdfRejected with a document-level reason (module docstring)."""
+    """The checked document, or Rejected with a document-level reason (module docstring)."""
     size = _file_size(Path(path))
     if size > max_bytes:
-        raise PdfRejected("pdf_too_large", f"{size} bytes > max_bytes {max_bytes}")
+        raise Rejected("pdf_too_large", f"{size} bytes > max_bytes {max_bytes}")
     handle = _load(Path(path))
     try:
         _check_encryption(handle, allow_encrypted)
         pages = len(handle)
         if pages == 0:  # PDFium refuses most such files at load; in case one opens
-            raise PdfRejected("zero_pages", "the PDF has no pages")
+            raise Rejected("zero_pages", "the PDF has no pages")
         if pages > max_pages:
-            raise PdfRejected("too_many_pages", f"{pages} pages > max_pages {max_pages}")
+            raise Rejected("too_many_pages", f"{pages} pages > max_pages {max_pages}")
     except BaseException:
         handle.close()
         raise
@@ -91,13 +83,13 @@ def _file_size(path: Path) -> int:
     try:
         stat = path.stat()
     except OSError as exc:
-        raise PdfRejected("not_a_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        raise Rejected("not_a_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
     if not path.is_file():
-        raise PdfRejected("not_a_file", f"{path} is not a regular file")
+        raise Rejected("not_a_file", f"{path} is not a regular file")
     try:  # readable by us: PDFium's own "cannot read" would be mistaken for no pages (_load)
         path.open("rb").close()
     except OSError as exc:
-        raise PdfRejected("not_a_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        raise Rejected("not_a_file", f"{type(exc).__name__}: {exc.strerror or exc}") from None
     return stat.st_size
 
 
@@ -121,19 +113,19 @@ def _load(path: Path) -> pdfium.PdfDocument:
         return pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         if exc.err_code == pdfium_c.FPDF_ERR_FILE:
-            raise PdfRejected("zero_pages", "PDFium parsed the file but found no pages (an empty "
+            raise Rejected("zero_pages", "PDFium parsed the file but found no pages (an empty "
                                             "or missing page tree)") from None
         reason, detail = _LOAD_ERRORS.get(exc.err_code, ("broken_pdf", f"PDFium error: {exc}"))
-        raise PdfRejected(reason, detail) from None
+        raise Rejected(reason, detail) from None
     except OSError as exc:  # gone between the stat and the open
-        raise PdfRejected("not_a_file", f"{type(exc).__name__}: {exc}") from None
+        raise Rejected("not_a_file", f"{type(exc).__name__}: {exc}") from None
 
 
 def _check_encryption(handle: pdfium.PdfDocument, allow_encrypted: bool) -> None:
     """Refuses permissions-only encryption too: it opens, but its owner restricted use."""
     revision = pdfium_c.FPDF_GetSecurityHandlerRevision(handle)
     if revision != -1 and not allow_encrypted:
-        raise PdfRejected("encrypted_pdf", f"encrypted (standard security handler revision {revision}), "
+        raise Rejected("encrypted_pdf", f"encrypted (standard security handler revision {revision}), "
                                            "opens without a password; allow_encrypted is off")
 
 
@@ -184,7 +176,7 @@ class PdfDocument:
             try:
                 return page.render(scale=scale, rev_byteorder=True).to_pil()
             except (pdfium.PdfiumError, ValueError, MemoryError) as exc:
-                raise PdfRejected("page_render_failed", f"page {index + 1}: {exc}", index) from None
+                raise Rejected("page_render_failed", f"page {index + 1}: {exc}") from None
         finally:
             page.close()
 
@@ -198,7 +190,7 @@ class PdfDocument:
             finally:
                 textpage.close()
         except pdfium.PdfiumError as exc:
-            raise PdfRejected("page_text_failed", f"page {index + 1}: {exc}", index) from None
+            raise Rejected("page_text_failed", f"page {index + 1}: {exc}") from None
         finally:
             page.close()
         return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -209,15 +201,15 @@ class PdfDocument:
         try:
             return self._pdf[index]
         except pdfium.PdfiumError as exc:
-            raise PdfRejected("page_load_failed", f"page {index + 1}: {exc}", index) from None
+            raise Rejected("page_load_failed", f"page {index + 1}: {exc}") from None
 
     def _check_pixels(self, index: int, points: tuple[float, float], scale: float) -> None:
         width, height = (math.ceil(p * scale) for p in points)
         if width < 1 or height < 1:
-            raise PdfRejected("page_render_failed", f"page {index + 1} is empty ({points} points)", index)
+            raise Rejected("page_render_failed", f"page {index + 1} is empty ({points} points)")
         if width * height > self.max_page_pixels:
-            raise PdfRejected("page_too_large", f"page {index + 1} would be {width}x{height} pixels "
-                                                f"> max_page_pixels {self.max_page_pixels}", index)
+            raise Rejected("page_too_large", f"page {index + 1} would be {width}x{height} pixels "
+                                                f"> max_page_pixels {self.max_page_pixels}")
 
 
 def _dpi_scale(points: tuple[float, float], dpi: float) -> float:
