@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlforge.contract import Outcome, Stage, TaskContext, per_sample
-from vlforge.schemas import Reject, Sample
+from vlforge.contract import Outcome, Stage, TaskContext, per_sample, reject_sample
+from vlforge.errors import Rejected
+from vlforge.schemas import Sample
 
 COUNT_RULES = ("all", "nonblank", "nonblank_noncomment")
 
@@ -56,17 +57,20 @@ def check_code(sample: Sample, options: dict[str, Any], stage: str = "code") -> 
         raise ValueError(f"filters.code.count={rule!r} is not one of {', '.join(COUNT_RULES)}")
     counts = line_counts(sample.text, options["comment_prefixes"])
     sample.metadata["code_lines"] = counts
-
-    def reject(reason: str, detail: str) -> Reject:
-        return Reject(sample.provenance.source, sample.key, stage, reason, detail)
-
-    if counts[rule] < options["min_lines"]:
-        return reject("too_few_code_lines", f"{counts[rule]} {rule} lines < min_lines={options['min_lines']}")
-    if options["max_lines"] and counts["all"] > options["max_lines"]:
-        return reject("too_many_code_lines", f"{counts['all']} lines > max_lines={options['max_lines']}")
-    if options["max_chars"] and len(sample.text) > options["max_chars"]:
-        return reject("code_too_long", f"{len(sample.text)} characters > max_chars={options['max_chars']}")
+    try:
+        _check_limits(counts, rule, len(sample.text), options)
+    except Rejected as error:
+        return reject_sample(sample, stage, error)
     return sample
+
+
+def _check_limits(counts: dict[str, int], rule: str, chars: int, options: dict[str, Any]) -> None:
+    if counts[rule] < options["min_lines"]:
+        raise Rejected("too_few_code_lines", f"{counts[rule]} {rule} lines < min_lines={options['min_lines']}")
+    if options["max_lines"] and counts["all"] > options["max_lines"]:
+        raise Rejected("too_many_code_lines", f"{counts['all']} lines > max_lines={options['max_lines']}")
+    if options["max_chars"] and chars > options["max_chars"]:
+        raise Rejected("code_too_long", f"{chars} characters > max_chars={options['max_chars']}")
 
 
 def code_filter(section: str = "filters.code", name: str = "code") -> Stage:

@@ -16,8 +16,9 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from vlforge.contract import Outcome, Stage, TaskContext
-from vlforge.schemas import Reject, Sample
+from vlforge.contract import Outcome, Stage, TaskContext, reject_sample
+from vlforge.errors import Rejected
+from vlforge.schemas import Sample
 
 DEFAULTS: dict[str, Any] = {
     # Drop later samples whose image bytes equal an earlier one's in the same task.
@@ -52,8 +53,7 @@ def exact_dedup(digest: Callable[[Sample], str | None], reason: str, enabled_opt
                 continue
             first = first_key.setdefault(value, outcome.key)
             if enabled and first != outcome.key:
-                yield Reject(outcome.provenance.source, outcome.key, name, reason,
-                             f"same content as {first}")
+                yield reject_sample(outcome, name, Rejected(reason, f"same content as {first}"))
             else:
                 yield outcome
 

@@ -27,8 +27,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from vlforge.contract import Outcome, Stage, TaskContext, per_sample
-from vlforge.schemas import Reject, Sample
+from vlforge.contract import Outcome, Stage, TaskContext, per_sample, reject_sample
+from vlforge.errors import Rejected
+from vlforge.schemas import Sample
 
 # PIL format name -> Sample.image_format
 PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
@@ -75,47 +76,51 @@ def _decode(image: Image.Image, draft: bool) -> Image.Image:
     return image
 
 
-def _header_problem(image: Image.Image, sample: Sample, options: dict[str, Any]) -> tuple[str, str] | None:
+def _check_header(image: Image.Image, sample: Sample, options: dict[str, Any]) -> None:
     fmt = PIL_FORMATS.get(image.format or "")
     if fmt is None or fmt not in options["formats"]:
-        return "unsupported_image_format", f"{image.format} is not one of {options['formats']}"
+        raise Rejected("unsupported_image_format", f"{image.format} is not one of {options['formats']}")
     if fmt != sample.image_format:
-        return "format_mismatch", f"the sample says {sample.image_format}, the bytes are {fmt}"
+        raise Rejected("format_mismatch", f"the sample says {sample.image_format}, the bytes are {fmt}")
     width, height = image.size
     if width * height > options["max_pixels"]:
-        return "too_many_pixels", f"{width}x{height} > max_pixels={options['max_pixels']}"
+        raise Rejected("too_many_pixels", f"{width}x{height} > max_pixels={options['max_pixels']}")
     if min(width, height) < options["min_side"]:
-        return "image_too_small", f"{width}x{height}: shorter side < min_side={options['min_side']}"
-    return None
+        raise Rejected("image_too_small", f"{width}x{height}: shorter side < min_side={options['min_side']}")
 
 
-def _pixel_problem(image: Image.Image, options: dict[str, Any]) -> tuple[str, str] | None:
+def _check_pixels(image: Image.Image, options: dict[str, Any]) -> None:
     try:
         _decode(image, options["jpeg_draft"])
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        return "corrupt_image", f"does not decode: {type(exc).__name__}: {exc}"
+        raise Rejected("corrupt_image", f"does not decode: {type(exc).__name__}: {exc}") from None
     if options["reject_blank"] and is_blank(image, options["uniform_tolerance"]):
-        return "blank_image", f"{image.size[0]}x{image.size[1]} image of one colour"
-    return None
+        raise Rejected("blank_image", f"{image.size[0]}x{image.size[1]} image of one colour")
+
+
+def checked_size(sample: Sample, options: dict[str, Any]) -> tuple[int, int]:
+    """(width, height) of the sample's image; raises Rejected with the first check it failed."""
+    if sample.image is None:
+        raise Rejected("no_image", "the sample has no image")
+    try:
+        image = _open(sample.image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise Rejected("corrupt_image", f"not a readable image: {type(exc).__name__}: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Rejected("too_many_pixels", str(exc)) from None
+    with image:
+        size = image.size  # before decoding: JPEG draft mode shrinks it
+        _check_header(image, sample, options)
+        _check_pixels(image, options)
+    return size
 
 
 def check_image(sample: Sample, options: dict[str, Any], stage: str = "image") -> Outcome:
     """The sample with image_size set, or a Reject with the first check it failed."""
-    if sample.image is None:
-        return Reject(sample.provenance.source, sample.key, stage, "no_image", "the sample has no image")
     try:
-        image = _open(sample.image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return Reject(sample.provenance.source, sample.key, stage, "corrupt_image",
-                      f"not a readable image: {type(exc).__name__}: {exc}")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return Reject(sample.provenance.source, sample.key, stage, "too_many_pixels", str(exc))
-    with image:
-        size = image.size
-        problem = _header_problem(image, sample, options) or _pixel_problem(image, options)
-    if problem:
-        return Reject(sample.provenance.source, sample.key, stage, *problem)
-    sample.image_size = size
+        sample.image_size = checked_size(sample, options)
+    except Rejected as error:
+        return reject_sample(sample, stage, error)
     return sample
 
 

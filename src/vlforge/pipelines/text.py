@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 from vlforge.contract import Corpus, Outcome, Part, TaskContext, per_sample
 from vlforge.documents.lines import iter_lines
-from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
+from vlforge.errors import Rejected
+from vlforge.schemas import Provenance, Sample, checksum, make_key
 
 DEFAULTS = {
     "text": {
@@ -28,19 +29,20 @@ DEFAULTS = {
 }
 
 
-def _decode(data: bytes, source: str, item: str) -> str | Reject:
+def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Reject(source, item, "read", "invalid_utf8", f"invalid UTF-8 at byte {exc.start}")
+        raise Rejected("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
 
 
 def read_text_file(path: str, ctx: TaskContext) -> Iterator[Outcome]:
     with open(path, "rb") as f:
         data = f.read()
-    text = _decode(data, path, "0")
-    if isinstance(text, Reject):
-        yield text
+    try:
+        text = _decode(data)
+    except Rejected as error:
+        yield error.reject(path, "0", "read")
         return
     kind = "markdown" if path.lower().endswith(".md") else "plain"
     yield Sample(make_key("text", path, 0), "text", text, kind, Provenance(path, checksum(data)),
@@ -52,27 +54,27 @@ def read_jsonl(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
     for offset, line in iter_lines(part):
         if line.strip():
             records += 1
-            yield _record_outcome(part.path, offset, line, ctx)
+            try:
+                yield _record_sample(part.path, offset, line, ctx)
+            except Rejected as error:
+                yield error.reject(part.path, str(offset), "read")
     if records == 0 and part.end is None:  # a whole file with no record: say so, once
-        yield Reject(part.path, "0", "read", "empty_file", "the file holds no JSON lines")
+        yield Rejected("empty_file", "the file holds no JSON lines").reject(part.path, "0", "read")
 
 
-def _record_outcome(path: str, offset: int, line: bytes, ctx: TaskContext) -> Outcome:
-    item = str(offset)
-    text = _decode(line, path, item)
-    if isinstance(text, Reject):
-        return text
+def _record_sample(path: str, offset: int, line: bytes, ctx: TaskContext) -> Sample:
+    """The sample of one JSONL line; raises Rejected."""
     try:
-        record = json.loads(text)
+        record = json.loads(_decode(line))
     except json.JSONDecodeError as exc:
-        return Reject(path, item, "read", "invalid_json", f"{exc.msg} at column {exc.colno}")
+        raise Rejected("invalid_json", f"{exc.msg} at column {exc.colno}") from None
     field = ctx.option("text.field")
     if not isinstance(record, dict):
-        return Reject(path, item, "read", "not_an_object", f"the line holds a JSON {type(record).__name__}")
+        raise Rejected("not_an_object", f"the line holds a JSON {type(record).__name__}")
     if field not in record:
-        return Reject(path, item, "read", "missing_field", f"no {field!r} field; fields: {sorted(record)[:10]}")
+        raise Rejected("missing_field", f"no {field!r} field; fields: {sorted(record)[:10]}")
     if not isinstance(record[field], str):
-        return Reject(path, item, "read", "field_not_string", f"{field!r} is a {type(record[field]).__name__}")
+        raise Rejected("field_not_string", f"{field!r} is a {type(record[field]).__name__}")
     licence = record.get(ctx.option("text.licence_field"))
     provenance = Provenance(path, checksum(line), licence if isinstance(licence, str) else None)
     metadata = {"offset": offset}
@@ -89,14 +91,13 @@ def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
         yield from read_text_file(part.path, ctx)
 
 
-def check_length(sample: Sample, ctx: TaskContext) -> Outcome:
+def check_length(sample: Sample, ctx: TaskContext) -> Sample:
     chars = len(sample.text.strip())
     if chars < ctx.option("text.min_chars"):
-        reason = "empty_text" if chars == 0 else "text_too_short"
-        return Reject(sample.provenance.source, sample.key, "length", reason, f"{chars} characters")
+        raise Rejected("empty_text" if chars == 0 else "text_too_short", f"{chars} characters")
     if len(sample.text) > ctx.option("text.max_chars"):
-        return Reject(sample.provenance.source, sample.key, "length", "text_too_long",
-                      f"{len(sample.text)} characters > text.max_chars={ctx.option('text.max_chars')}")
+        raise Rejected("text_too_long",
+                       f"{len(sample.text)} characters > text.max_chars={ctx.option('text.max_chars')}")
     return sample
 
 
