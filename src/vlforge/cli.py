@@ -37,12 +37,12 @@ def _add_run(sub) -> None:
 
 
 def _cmd_run(args) -> int:
-    from vlforge.engines.runner import run_job
+    from vlforge.engines.runner import make_engine, run_job
     if args.workers < 1:
         raise VlforgeError("--workers must be at least 1")
-    stats = run_job(args.corpus, args.inputs, args.output, args.engine, args.workers,
-                    args.config, tuple(args.assignments), quiet=args.quiet,
-                    address=args.address, beam_args=args.beam_args)
+    engine = make_engine(args.engine, args.workers, address=args.address, beam_args=args.beam_args)
+    stats = run_job(args.corpus, args.inputs, args.output, engine, config_file=args.config,
+                    assignments=tuple(args.assignments), quiet=args.quiet)
     if stats["tasks_failed"]:
         first = stats["failed"][0]
         print(f"vlforge: {stats['tasks_failed']} of {stats['tasks']} tasks failed (task {first['task']}: "

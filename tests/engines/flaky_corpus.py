@@ -43,3 +43,22 @@ def die_first_attempt(outcomes, ctx):
 
 DYING = Corpus("dying", "test corpus whose worker dies once per task", read, (die_first_attempt,),
                suffixes=(".txt",))
+
+
+def raise_then_die(outcomes, ctx):
+    """Raises on a task's first attempt and kills its worker on the second: both attempts
+    come out of the one retry budget."""
+    import os
+
+    marker = Path(ctx.output_dir) / f"attempts-{ctx.task.index}"
+    attempt = len(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text("x" * attempt)
+    if attempt == 1:
+        raise RuntimeError(f"injected failure in task {ctx.task.index}")
+    if attempt == 2:
+        os._exit(17)
+    yield from outcomes
+
+
+MIXED = Corpus("mixed", "test corpus: a raise, then a dead worker, per task", read, (raise_then_die,),
+               suffixes=(".txt",))

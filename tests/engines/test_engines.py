@@ -117,3 +117,43 @@ def test_model_corpora_ask_ray_for_the_gpus_the_option_names():
     assert actor_resources(pdf.actor_resources, on_gpu) == {"num_gpus": 1.0}
     assert actor_resources(pdf.actor_resources, resolve_options(pdf.defaults, None, ())) == {}
     assert actor_resources(get_corpus("text").actor_resources, on_gpu) is None  # plain tasks
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_raise_and_a_dead_worker_come_out_of_one_retry_budget(engine, tmp_path):
+    register_corpus_module("mixed", "mixed_corpus")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text("one\ntwo\n")
+    spent = run_job("mixed", [str(inputs)], str(tmp_path / "spent"), engine, 1, quiet=True,
+                    assignments=("engine.retries=1",))
+    assert spent["tasks_failed"] == 1  # attempt 1 raised, attempt 2 died: nothing left
+    assert (tmp_path / "spent/attempts-0").read_text() == "xx"
+    enough = run_job("mixed", [str(inputs)], str(tmp_path / "enough"), engine, 1, quiet=True,
+                     assignments=("engine.retries=2",))
+    assert enough["tasks_failed"] == 0 and enough["accepted"] == 2
+    assert not list((tmp_path / "enough/_tasks").glob("*.progress"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_monitor_sees_progress_of_tasks_in_flight_on_every_engine(engine, tmp_path, monkeypatch):
+    from vlforge.engines import runner
+    from vlforge.engines.executor import PROGRESS_EVERY
+
+    register_corpus_module("waiting", "waiting_corpus")
+    out = tmp_path / "out"
+    seen = []
+
+    class Watching(runner.Monitor):
+        def progress(self, task, attempt, accepted, rejected):
+            seen.append((task, accepted, self.done_tasks))
+            (out / "release").touch()
+            super().progress(task, attempt, accepted, rejected)
+
+    monkeypatch.setattr(runner, "Monitor", Watching)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text("".join(f"line {i}\n" for i in range(PROGRESS_EVERY + 5)))
+    stats = run_job("waiting", [str(inputs)], str(out), engine, 1, quiet=True)
+    assert stats["accepted"] == PROGRESS_EVERY + 5
+    assert (0, PROGRESS_EVERY, 0) in seen  # counts of the task in flight, before it ended

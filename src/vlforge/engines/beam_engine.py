@@ -1,45 +1,28 @@
-"""`--engine beam`: the same run_task as a Beam pipeline, task ids -> run_task.
+"""`--engine beam`: the same run_with_retries as a Beam pipeline, tasks -> run_with_retries.
 
 DirectRunner in multi-processing mode by default; any other runner (Flink, Spark, Dataflow)
 through standard Beam pipeline options given with --beam-args. The pipeline returns nothing
-to the driver: each task commits its own files and marker, and the driver reads the markers.
-A task that still raises after `engine.retries` extra attempts leaves `_tasks/NAME.error`
-with the cause (removed when a later run commits the task), so one bad task does not fail
-the whole pipeline.
+to the driver: each task commits its own files and marker, or leaves the error of its last
+attempt in its progress file (executor.record_failure), and the driver reads those.
 """
 
 from __future__ import annotations
 
 import shlex
 
-from vlforge.atomic import write_atomic
 from vlforge.contract import Task
+from vlforge.engines.base import Engine, TaskResult, run_with_retries
 from vlforge.engines.env import driver_import_path
-from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, run_task
+from vlforge.engines.executor import JobSpec, OutputLayout, read_marker, read_progress
 from vlforge.engines.monitor import Monitor
-from vlforge.errors import exception_detail
 
 
-def _error_file(layout: OutputLayout, index: int):
-    return layout.tasks_dir / f"{layout.task_prefix(index)}.error"
-
-
-def run_task_with_retries(task: Task, job: JobSpec) -> int:
-    """Runs the task up to 1 + engine.retries times; records the last error if all fail."""
-    attempts = 1 + job.options["engine"]["retries"]
-    for attempt in range(attempts):
-        try:
-            run_task(job, task)
-            return task.index
-        except Exception as exc:
-            if attempt == attempts - 1:
-                layout = OutputLayout(job.output_dir, job.corpus)
-                layout.tasks_dir.mkdir(parents=True, exist_ok=True)
-                write_atomic(_error_file(layout, task.index), exception_detail(exc).encode())
+def _run(task: Task, job: JobSpec) -> int:
+    run_with_retries(job, task)  # its result is on disk: the marker, or the recorded error
     return task.index
 
 
-class BeamEngine:
+class BeamEngine(Engine):
     name = "beam"
 
     def __init__(self, workers: int = 2, beam_args: str | None = None):
@@ -52,7 +35,7 @@ class BeamEngine:
         return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                 f"--direct_num_workers={self.workers}"]
 
-    def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, dict | str]:
+    def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, TaskResult]:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -63,18 +46,16 @@ class BeamEngine:
             (pipeline
              | "tasks" >> beam.Create(tasks)
              | "spread" >> beam.Reshuffle()  # one task per bundle element, spread over workers
-             | "run_task" >> beam.Map(run_task_with_retries, job))
-        return self._collect(layout, tasks, already, monitor)
-
-    @staticmethod
-    def _collect(layout: OutputLayout, tasks: list[Task], already: set[int], monitor: Monitor) -> dict:
-        results: dict[int, dict | str] = {}
-        for task in tasks:
-            marker = read_marker(layout, task.index)
-            error = _error_file(layout, task.index)
-            if marker is not None:
-                results[task.index] = {**marker, "skipped": task.index in already}
-            else:
-                results[task.index] = error.read_text() if error.exists() else "the task left no marker"
-            monitor.task_done(task.index, results[task.index] if marker is not None else None)
+             | "run_task" >> beam.Map(_run, job))
+        results = {task.index: _result_on_disk(layout, task.index, task.index in already) for task in tasks}
+        for result in results.values():
+            monitor.task_done(result)
         return results
+
+
+def _result_on_disk(layout: OutputLayout, index: int, skipped: bool) -> TaskResult:
+    marker = read_marker(layout, index)
+    if marker is not None:
+        return TaskResult(index, marker, skipped=skipped)
+    progress = read_progress(layout.progress(index)) or {}
+    return TaskResult(index, error=progress.get("error", "the task left no marker"))

@@ -1,14 +1,19 @@
 """Everything that happens to one task, whichever engine runs it.
 
-run_task(job, task):
-    committed already?  -> return its recorded stats (nothing is redone)
+run_task(job, task, attempt):  one attempt at a task that has not committed
     leftovers of a killed attempt -> removed
-    read parts -> stages -> Samples to shards, Rejects to the ledger
-    commit: shards renamed, reject ledger written, then the task marker, last of all
+    the progress file `_tasks/{corpus}-{task:06d}.progress` says which attempt this is
+    read parts -> stages -> Samples to shards, Rejects to the ledger; the progress file is
+    rewritten every PROGRESS_EVERY outcomes with the attempt's counts so far
+    commit: shards renamed, reject ledger written, then the task marker, last of all; the
+    progress file goes
 
 The task marker `_tasks/{corpus}-{task:06d}.json` holds the task's stats: it is both the
-proof that the task's files are complete and the resume state. Engines (local pool, Ray,
-Beam) only decide where `run_task` runs; they never copy any of this.
+proof that the task's files are complete and the resume state. The progress file is how
+the driver sees a task in flight on any engine (it polls them, engines.progress) and how
+the retry policy (engines.base) knows how many attempts a dead worker spent; a task that
+failed for good leaves its error there. Engines (local pool, Ray, Beam) only decide where
+tasks run; they never copy any of this.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +34,7 @@ from vlforge.errors import exception_detail
 from vlforge.schemas import REJECT_SCHEMA, Reject, Sample
 from vlforge.shards import ShardWriter
 
-ProgressFn = Callable[[int, int, int], None]  # (task index, accepted delta, rejected delta)
-PROGRESS_EVERY = 200  # outcomes between progress reports from a worker
+PROGRESS_EVERY = 200  # outcomes between rewrites of a task's progress file
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class OutputLayout:
     def marker(self, index: int) -> Path:
         return self.tasks_dir / f"{self.task_prefix(index)}.json"
 
+    def progress(self, index: int) -> Path:
+        return self.tasks_dir / f"{self.task_prefix(index)}.progress"
+
+    def progress_files(self) -> list[Path]:
+        return sorted(self.tasks_dir.glob("*.progress")) if self.tasks_dir.exists() else []
+
     def task_rejects(self, index: int) -> Path:
         return self.tasks_dir / f"{self.task_prefix(index)}.rejects.parquet"
 
@@ -73,11 +83,32 @@ class OutputLayout:
         return leftovers
 
 
-def read_marker(layout: OutputLayout, index: int) -> dict | None:
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(layout.marker(index).read_text())
+        return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return None  # a marker is written atomically, so a bad one is only ever absent
+        return None  # written atomically, so a bad one is only ever absent
+
+
+def read_marker(layout: OutputLayout, index: int) -> dict | None:
+    return _read_json(layout.marker(index))
+
+
+def read_progress(path: Path) -> dict | None:
+    """{"task", "attempt", "accepted", "rejected"} of the attempt in flight, plus "error"
+    once the task failed for good."""
+    return _read_json(path)
+
+
+def _write_progress(path: Path, record: dict) -> None:
+    write_atomic(path, json.dumps(record, sort_keys=True).encode())
+
+
+def record_failure(layout: OutputLayout, index: int, attempt: int, error: str) -> None:
+    """Leaves the error of a task's last attempt where the driver finds it (any engine)."""
+    layout.tasks_dir.mkdir(parents=True, exist_ok=True)
+    _write_progress(layout.progress(index), {"task": index, "attempt": attempt, "accepted": 0,
+                                             "rejected": 0, "error": error})
 
 
 def _read_part(corpus: Corpus, part: Part, ctx: TaskContext) -> Iterator[Outcome]:
@@ -108,15 +139,13 @@ def _write_rejects(path: Path, task_index: int, rejects: list[Reject]) -> None:
         pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), tmp)
 
 
-def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> dict:
-    """Runs one task to its commit and returns its stats; a committed task is not redone."""
+def run_task(job: JobSpec, task: Task, attempt: int = 1) -> dict:
+    """One attempt at the task, to its commit; returns its stats (the marker's content)."""
     layout = OutputLayout(job.output_dir, job.corpus)
-    done = read_marker(layout, task.index)
-    if done is not None:
-        return {**done, "skipped": True}
     for leftover in layout.task_leftovers(task.index):
         leftover.unlink()
     layout.tasks_dir.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(layout.progress(task.index), task.index, attempt)
 
     started = time.perf_counter()
     corpus = load_corpus(job.corpus_module)
@@ -126,41 +155,38 @@ def run_task(job: JobSpec, task: Task, progress: ProgressFn | None = None) -> di
     shard_options = job.options["shards"]
     writer = ShardWriter(layout.shards_dir, layout.task_prefix(task.index),
                          shard_options["max_count"], shard_options["max_bytes"])
-    reporter = _ProgressReporter(progress, task.index)
     with writer:
         stream = _read_task(corpus, ctx, counts)
         for stage in corpus.stages:
             stream = stage(stream, ctx)
         for outcome in stream:
             _route(outcome, writer, rejects, counts)
-            reporter.update(counts["accepted"], len(rejects))
+            progress.update(counts["accepted"], len(rejects))
     stats = _task_stats(task, counts, rejects, writer, time.perf_counter() - started)
     if ctx.facts:
         stats["facts"] = ctx.facts
     _write_rejects(layout.task_rejects(task.index), task.index, rejects)
     write_atomic(layout.marker(task.index), json.dumps(stats, indent=1, sort_keys=True).encode())
-    reporter.flush()
-    return {**stats, "skipped": False}
+    progress.path.unlink(missing_ok=True)  # the marker now tells the driver everything
+    return stats
 
 
-class _ProgressReporter:
-    """Sends (accepted, rejected) increments to the engine every PROGRESS_EVERY outcomes."""
+class _Progress:
+    """The progress file of one attempt: written at its start (so an attempt whose worker
+    dies is still counted) and every PROGRESS_EVERY outcomes with its absolute counts, so
+    the driver replaces what an earlier, failed attempt showed instead of adding to it."""
 
-    def __init__(self, progress: ProgressFn | None, task_index: int):
-        self.progress = progress
-        self.task_index = task_index
-        self.sent = (0, 0)
-        self.latest = (0, 0)
+    def __init__(self, path: Path, task_index: int, attempt: int):
+        self.path = path
+        self.record = {"task": task_index, "attempt": attempt, "accepted": 0, "rejected": 0}
+        self.written = 0
+        _write_progress(path, self.record)
 
     def update(self, accepted: int, rejected: int) -> None:
-        self.latest = (accepted, rejected)
-        if self.progress and accepted + rejected - sum(self.sent) >= PROGRESS_EVERY:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.progress and self.latest != self.sent:
-            self.progress(self.task_index, self.latest[0] - self.sent[0], self.latest[1] - self.sent[1])
-            self.sent = self.latest
+        if accepted + rejected - self.written >= PROGRESS_EVERY:
+            self.record.update(accepted=accepted, rejected=rejected)
+            self.written = accepted + rejected
+            _write_progress(self.path, self.record)
 
 
 def _route(outcome: Outcome, writer: ShardWriter, rejects: list[Reject], counts: Counter) -> None:

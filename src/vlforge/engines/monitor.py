@@ -1,10 +1,26 @@
-"""Progress lines while a job runs and the summary table at its end (to stderr)."""
+"""Progress lines while a job runs and the summary table at its end (to stderr).
+
+The monitor hears of a task in two ways, on every engine: `watch_progress` polls the
+progress files that attempts in flight rewrite (executor), and the engine calls `task_done`
+with each task's result. An attempt's counts are absolute and replace what the task's
+earlier attempts showed, so a retried task is never counted twice.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
-from typing import TextIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, TextIO
+
+from vlforge.engines.executor import OutputLayout, read_progress
+
+if TYPE_CHECKING:
+    from vlforge.engines.base import TaskResult
+
+POLL_S = 0.5  # seconds between two looks at the progress files
 
 
 class Monitor:
@@ -22,28 +38,36 @@ class Monitor:
         self.last_print = 0.0
         self.accepted = self.rejected = 0
         self.done_tasks = self.skipped_tasks = self.failed_tasks = 0
-        self.in_flight: dict[int, tuple[int, int]] = {}  # task -> increments not yet final
+        # task -> (attempt, accepted, rejected) of its attempt in flight
+        self.in_flight: dict[int, tuple[int, int, int]] = {}
+        self.ended: set[int] = set()
+        self.lock = threading.Lock()  # the polling thread and the engine both report
 
-    def progress(self, task: int, accepted: int, rejected: int) -> None:
-        a, r = self.in_flight.get(task, (0, 0))
-        self.in_flight[task] = (a + accepted, r + rejected)
-        self._maybe_print()
+    def progress(self, task: int, attempt: int, accepted: int, rejected: int) -> None:
+        """Counts so far of one attempt; a later attempt's replace an earlier one's."""
+        with self.lock:
+            if task in self.ended or attempt < self.in_flight.get(task, (0, 0, 0))[0]:
+                return  # a late look at a file the task has already left behind
+            self.in_flight[task] = (attempt, accepted, rejected)
+            self._maybe_print()
 
-    def task_done(self, task: int, stats: dict | None) -> None:
-        """A task finished (stats) or failed for good (None): its final counts replace increments."""
-        self.in_flight.pop(task, None)
-        if stats is None:
-            self.failed_tasks += 1
-        else:
-            self.done_tasks += 1
-            self.skipped_tasks += bool(stats.get("skipped"))
-            self.accepted += stats["accepted"]
-            self.rejected += stats["rejected"]
-        self._maybe_print()
+    def task_done(self, result: TaskResult) -> None:
+        """A task committed or failed for good: its final counts replace its attempt's."""
+        with self.lock:
+            self.ended.add(result.index)
+            self.in_flight.pop(result.index, None)
+            if result.stats is None:
+                self.failed_tasks += 1
+            else:
+                self.done_tasks += 1
+                self.skipped_tasks += result.skipped
+                self.accepted += result.stats["accepted"]
+                self.rejected += result.stats["rejected"]
+            self._maybe_print()
 
     def _totals(self) -> tuple[int, int]:
-        accepted = self.accepted + sum(a for a, _ in self.in_flight.values())
-        rejected = self.rejected + sum(r for _, r in self.in_flight.values())
+        accepted = self.accepted + sum(a for _, a, _ in self.in_flight.values())
+        rejected = self.rejected + sum(r for _, _, r in self.in_flight.values())
         return accepted, rejected
 
     def _maybe_print(self) -> None:
@@ -60,6 +84,37 @@ class Monitor:
         if self.quiet:
             return
         print(format_summary(stats), file=self.stream, flush=True)
+
+
+def _poll(layout: OutputLayout, monitor: Monitor) -> None:
+    for path in layout.progress_files():
+        record = read_progress(path)
+        if record is not None and "error" not in record:
+            monitor.progress(record["task"], record["attempt"], record["accepted"], record["rejected"])
+
+
+@contextlib.contextmanager
+def watch_progress(layout: OutputLayout, monitor: Monitor, poll_s: float = POLL_S) -> Iterator[None]:
+    """Feeds `monitor` from the progress files in a thread while the block runs.
+
+    Files left by an earlier run of the job are removed first: they would show counts of
+    attempts long gone and charge this run's retry budget (engines.base).
+    """
+    for stale in layout.progress_files():
+        stale.unlink(missing_ok=True)
+    stop = threading.Event()
+
+    def poll_until_stopped() -> None:
+        while not stop.wait(poll_s):
+            _poll(layout, monitor)
+
+    thread = threading.Thread(target=poll_until_stopped, name="vlforge-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def format_summary(stats: dict) -> str:

@@ -1,7 +1,8 @@
 """A whole job: plan tasks, guard the output dir, hand tasks to an engine, write the totals.
 
     prepare_job  inputs + options -> JobSpec + tasks; job.json claims the output dir
-    engine.run   runs run_task for every task (skipping committed ones)
+    engine.run   runs every task (committed ones are skipped) -> TaskResults; the monitor
+                 follows the tasks in flight through their progress files
     finalize     per-task markers -> stats.json, per-task ledgers -> rejects.parquet
 """
 
@@ -19,9 +20,10 @@ import vlforge
 from vlforge.atomic import atomic_path, write_atomic
 from vlforge.config import get_option, resolve_options
 from vlforge.contract import Task, corpus_module, load_corpus
+from vlforge.engines.base import Engine, TaskResult
 from vlforge.engines.dedup import run_job_dedup
 from vlforge.engines.executor import JobSpec, OutputLayout, read_marker
-from vlforge.engines.monitor import Monitor
+from vlforge.engines.monitor import Monitor, watch_progress
 from vlforge.engines.planning import plan_tasks
 from vlforge.errors import VlforgeError
 from vlforge.inputs import InputFile, expand_inputs
@@ -89,8 +91,10 @@ def _load_job_file(path: Path) -> dict:
 ENGINES = ("local", "ray", "beam")
 
 
-def make_engine(name: str, workers: int, address: str | None = None, beam_args: str | None = None):
-    """The engine object; ray and beam are imported only when asked for."""
+def make_engine(name: str, workers: int = 2, address: str | None = None,
+                beam_args: str | None = None) -> Engine:
+    """The engine object; ray and beam are imported only when asked for.
+    `address` is where a Ray cluster runs, `beam_args` Beam's pipeline options."""
     if name == "local":
         from vlforge.engines.local import LocalEngine
         return LocalEngine(workers)
@@ -103,16 +107,20 @@ def make_engine(name: str, workers: int, address: str | None = None, beam_args: 
     raise VlforgeError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
 
 
-def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: str = "local",
+def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine | str = "local",
             workers: int = 2, config_file: str | None = None, assignments: tuple[str, ...] = (),
-            quiet: bool = False, address: str | None = None, beam_args: str | None = None) -> dict:
-    """Runs (or resumes) a job and returns its stats.json content."""
+            quiet: bool = False) -> dict:
+    """Runs (or resumes) a job and returns its stats.json content.
+
+    `engine`: an Engine (make_engine), or the name of one to run with `workers` workers.
+    """
     started = time.perf_counter()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
-    runner = make_engine(engine, workers, address, beam_args)
+    runner = make_engine(engine, workers) if isinstance(engine, str) else engine
     monitor = Monitor(corpus_name, len(tasks), quiet=quiet)
-    results = runner.run(job, tasks, monitor)
-    stats = finalize(job, tasks, results, engine, workers, time.perf_counter() - started)
+    with watch_progress(OutputLayout(job.output_dir, job.corpus), monitor):
+        results = runner.run(job, tasks, monitor)
+    stats = finalize(job, tasks, results, runner, time.perf_counter() - started)
     monitor.summary(stats)
     return stats
 
@@ -125,20 +133,20 @@ def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple
     return run_job_dedup(layout, dedup)
 
 
-def finalize(job: JobSpec, tasks: list[Task], results: dict[int, dict | str], engine: str,
-             workers: int, elapsed: float) -> dict:
+def finalize(job: JobSpec, tasks: list[Task], results: dict[int, TaskResult], engine: Engine,
+             elapsed: float) -> dict:
     layout = OutputLayout(job.output_dir, job.corpus)
     done = {t.index: read_marker(layout, t.index) for t in tasks}
-    failed = {i: r for i, r in results.items() if isinstance(r, str)}
+    failed = {i: r.error for i, r in results.items() if not r.ok}
     job_rejects = _job_dedup(job, layout, complete=all(done.values()))
     _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker], job_rejects)
     stats = _sum_stats([m for m in done.values() if m], job_rejects, layout)
     stats.update({
         "corpus": job.corpus,
-        "engine": engine,
-        "workers": workers,
+        "engine": engine.name,
+        "workers": engine.workers,
         "tasks": len(tasks),
-        "tasks_skipped": sum(1 for r in results.values() if isinstance(r, dict) and r.get("skipped")),
+        "tasks_skipped": sum(r.skipped for r in results.values()),
         "tasks_failed": len(failed),
         "failed": [{"task": i, "error": e} for i, e in sorted(failed.items())],
         "elapsed_s": round(elapsed, 3),

@@ -3,7 +3,9 @@
 A shard is a plain tar: for every sample, its members `KEY.<image ext>`, `KEY.json`,
 `KEY.<text ext>` in sorted order, every header with the same mtime, owner and mode, so the
 same samples always give the same bytes. A shard is written as `NAME.tar.tmp` and renamed
-to `NAME.tar` once complete; its index `NAME.parquet` is renamed into place just before.
+to `NAME.tar` once complete; its index `NAME.parquet` is renamed into place just before
+(vlforge.atomic: the tar's temporary file lives as long as the shard is open, the index's
+only while it is written).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vlforge.atomic import atomic_path, temporary_path
 from vlforge.schemas import INDEX_SCHEMA, Sample
 from vlforge.shards.reader import iter_samples
 
@@ -82,7 +85,7 @@ class _OpenShard:
 
     def __init__(self, final_path: Path):
         self.final_path = final_path
-        self.tmp_path = final_path.with_name(final_path.name + ".tmp")
+        self.tmp_path = temporary_path(final_path)
         self.file = open(self.tmp_path, "wb")
         self.rows: list[dict] = []
 
@@ -120,10 +123,8 @@ class _OpenShard:
     def commit(self) -> ShardInfo:
         self._finish_archive()
         self.file.close()
-        index_path = self.final_path.with_suffix(".parquet")
-        index_tmp = index_path.with_name(index_path.name + ".tmp")
-        pq.write_table(pa.Table.from_pylist(self.rows, schema=INDEX_SCHEMA), index_tmp)
-        os.replace(index_tmp, index_path)
+        with atomic_path(self.final_path.with_suffix(".parquet")) as index_tmp:
+            pq.write_table(pa.Table.from_pylist(self.rows, schema=INDEX_SCHEMA), index_tmp)
         os.replace(self.tmp_path, self.final_path)
         return ShardInfo(str(self.final_path), len(self.rows), self.final_path.stat().st_size)
 
