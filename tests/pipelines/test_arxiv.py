@@ -18,7 +18,7 @@ from PIL import Image
 
 from vlforge.documents.align import clean_page_texts, markdown_tokens, tokens
 from vlforge.documents.pdf import open_pdf
-from vlforge.pipelines.arxiv import Role, paper_summary, role_of
+from vlforge.pipelines.arxiv import Role, role_of
 from vlforge.shards.reader import find_shards, iter_samples
 
 TITLE = "Predicting Harbour Tides with a Handful of Harmonic Constituents"
@@ -145,7 +145,7 @@ def test_bad_inputs_are_rejected_with_reasons(job, papers):
     assert rejects[("notes.txt", "paper")]["reason"] == "not_part_of_a_paper"
     mismatch = rejects[("2401.99999.pdf", "page=1")]
     assert mismatch["reason"] == "low_boundary_score" and "0 words on the page" in mismatch["detail"]
-    summary = {Path(p["source"]).name: p for p in paper_summary(job)}
+    summary = {Path(p["source"]).name: p for p in load_stats(job)["summary"]["papers"]}
     assert summary["main.pdf"]["pages_accepted"] >= 3 and summary["main.pdf"]["pages"] == 4
     assert summary["2401.99999.pdf"]["reasons"] == {"low_boundary_score": 1}
 
@@ -179,10 +179,10 @@ def test_roles_of_files_in_paper_folders(tmp_path):
     assert (chosen.id, chosen.layout, chosen.source) == ("paper-a", "folder", paper)
     for silent in ("chart.pdf", "figs/plot.pdf", "figs/notes.tex", "main.tex"):  # parts of paper-a
         assert role_of(paper / silent) == Role(), silent
-    assert role_of(two / "main.tex").orphan[0] == "ambiguous_pdf"
+    assert role_of(two / "main.tex").orphan.reason == "ambiguous_pdf"
     assert role_of(two / "draft.pdf") == Role() == role_of(two / "final.pdf")
-    assert role_of(tmp_path / "lonely.pdf").orphan[0] == "no_latex_source"
-    assert role_of(tmp_path / "2401.00001.gz").orphan[0] == "no_pdf"
+    assert role_of(tmp_path / "lonely.pdf").orphan.reason == "no_latex_source"
+    assert role_of(tmp_path / "2401.00001.gz").orphan.reason == "no_pdf"
     assert role_of(tmp_path / "2401.00002.tar.gz") == Role()
     arxiv = role_of(tmp_path / "2401.00002.pdf").paper
     assert (arxiv.id, arxiv.layout, arxiv.source.name) == ("2401.00002", "archive", "2401.00002.tar.gz")

@@ -48,6 +48,7 @@ rebuilds the per-paper records of a finished job from its shards and reject ledg
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import tempfile
@@ -60,7 +61,9 @@ import pyarrow.parquet as pq
 
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.documents import align, archive, latex, pdf
-from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
+from vlforge.documents.page_stages import page_item, per_page
+from vlforge.errors import Rejected
+from vlforge.schemas import Provenance, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # A paper is read through its PDF alone; its other files cost nothing. Small tasks
@@ -107,7 +110,7 @@ class Role:
     """What one input file is: the PDF that reads a paper, a part of one, or an orphan."""
 
     paper: Paper | None = None
-    orphan: tuple[str, str] | None = None  # (reason, detail)
+    orphan: Rejected | None = None
 
 
 def sibling_source(pdf_path: Path) -> Path | None:
@@ -125,7 +128,7 @@ def role_of(path: Path) -> Role:
     if archive.source_suffix(path) and (path.parent / f"{archive.source_stem(path)}.pdf").exists():
         return Role()  # the PDF beside it reads it
     if archive.source_suffix(path):
-        return Role(orphan=("no_pdf", f"no {archive.source_stem(path)}.pdf beside the source archive"))
+        return Role(orphan=Rejected("no_pdf", f"no {archive.source_stem(path)}.pdf beside the source archive"))
     return _folder_file_role(path)
 
 
@@ -140,15 +143,15 @@ def _pdf_role(path: Path) -> Role:
     # reports the ambiguity), or a figure in a subfolder of a paper.
     if folder.main is not None or _enclosing_paper(path.parent.parent) is not None:
         return Role()  # a figure in a subfolder of a paper
-    return Role(orphan=("no_latex_source", "no ID.tar.gz/.tgz/.tar/.gz beside it and no main .tex "
-                                           "(\\documentclass + \\begin{document}) in its folder"))
+    return Role(orphan=Rejected("no_latex_source", "no ID.tar.gz/.tgz/.tar/.gz beside it and no main .tex "
+                                                   "(\\documentclass + \\begin{document}) in its folder"))
 
 
 def _folder_file_role(path: Path) -> Role:
     folder_path = _enclosing_paper(path.parent)
     if folder_path is None:
-        return Role(orphan=("not_part_of_a_paper", "neither a PDF, a source archive, nor a file in a "
-                                                   "folder holding a main .tex"))
+        return Role(orphan=Rejected("not_part_of_a_paper", "neither a PDF, a source archive, nor a file "
+                                                           "in a folder holding a main .tex"))
     folder = _folder_paper(folder_path)
     if folder.pdf is None and path == folder.main:
         return Role(orphan=folder.problem)  # reported once, at the main .tex
@@ -171,7 +174,7 @@ class FolderPaper:
     main: Path | None  # the main .tex at the folder's top level
     pdf: Path | None
     figures: frozenset[str]  # stems of PDFs named by \includegraphics
-    problem: tuple[str, str] = ("no_pdf", "")
+    problem: Rejected | None = None  # why the folder has no paper PDF
 
 
 _GRAPHICS = re.compile(r"\\includegraphics\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
@@ -206,38 +209,41 @@ def _scan_folder(folder: Path) -> FolderPaper:
         return FolderPaper(latex.find_main_tex(folder, pdfs[0].stem), pdfs[0], figures)
     main = latex.find_main_tex(folder)
     if not pdfs:
-        return FolderPaper(main, None, figures, ("no_pdf", f"no PDF beside {main.name}"))
+        return FolderPaper(main, None, figures, Rejected("no_pdf", f"no PDF beside {main.name}"))
     names = ", ".join(p.name for p in pdfs)
-    return FolderPaper(main, None, figures, ("ambiguous_pdf", f"several PDFs could be the paper: {names}"))
+    return FolderPaper(main, None, figures, Rejected("ambiguous_pdf", f"several PDFs could be the paper: {names}"))
 
 
 # --------------------------------------------------------------------------------------
-# Reading one paper
+# Reading one paper: its pages, aligned, not yet drawn
 # --------------------------------------------------------------------------------------
 
 
 def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
     role = role_of(Path(part.path))
     if role.orphan is not None:
-        yield Reject(part.path, "paper", "read", *role.orphan)
+        yield role.orphan.reject(part.path, "paper", "read")
     elif role.paper is not None:
-        yield from paper_outcomes(role.paper, ctx.option("arxiv"), ctx.option("pdf"))
+        yield from paper_pages(role.paper, ctx.option("arxiv"), ctx.option("pdf"))
 
 
-def paper_outcomes(paper: Paper, opts: dict, pdf_opts: dict) -> Iterator[Outcome]:
+def paper_pages(paper: Paper, opts: dict, pdf_opts: dict) -> Iterator[Outcome]:
+    """One Sample (the page's markdown) or Reject per page, or one Reject for the paper."""
     source = str(paper.pdf)
     try:
         document = pdf.open_pdf(paper.pdf, max_bytes=pdf_opts["max_bytes"], max_pages=pdf_opts["max_pages"])
-    except pdf.PdfRejected as exc:
-        yield Reject(source, "paper", "read", exc.reason, exc.detail)
+    except Rejected as error:
+        yield error.reject(source, "paper", "read")
         return
+    # Open while its pages go through the stages: `render` draws the page from it before
+    # this generator is asked for the next page.
     with document:
         try:
             conversion = _convert(paper, opts)
-        except (archive.SourceRejected, latex.LatexFailed) as exc:
-            yield Reject(source, "paper", "convert", exc.reason, f"{paper.source.name}: {exc.detail}")
+        except Rejected as error:
+            yield Rejected(error.reason, f"{paper.source.name}: {error.detail}").reject(source, "paper", "convert")
             return
-        yield from _page_outcomes(paper, document, conversion, opts)
+        yield from _aligned_pages(paper, document, conversion, opts)
 
 
 def _convert(paper: Paper, opts: dict) -> latex.Conversion:
@@ -247,100 +253,50 @@ def _convert(paper: Paper, opts: dict) -> latex.Conversion:
         root = archive.extract_source(paper.source, Path(scratch), limits)
         main = latex.find_main_tex(root, paper.pdf.stem)
         if main is None:
-            raise latex.LatexFailed("no_main_tex", "no .tex file with \\documentclass and \\begin{document}")
+            raise Rejected("no_main_tex", "no .tex file with \\documentclass and \\begin{document}")
         return latex.to_markdown(root, main, timeout_s=opts["pandoc_timeout_s"],
                                  max_bytes=opts["max_latex_chars"])
 
 
-@dataclass
-class _PageResult:
-    index: int
-    alignment: align.PageAlignment
-    problem: tuple[str, str, str] | None = None  # (stage, reason, detail)
-    png: bytes = b""
-    size: tuple[int, int] = (0, 0)
-
-
-def _page_outcomes(paper: Paper, document: pdf.PdfDocument, conversion: latex.Conversion,
+def _aligned_pages(paper: Paper, document: pdf.PdfDocument, conversion: latex.Conversion,
                    opts: dict) -> Iterator[Outcome]:
-    texts, text_problems = _page_texts(document)
+    texts, text_errors = _page_texts(document)
     alignments = align.align_pages(conversion.markdown, texts, window=opts["window"])
-    results = [_judge(a, text_problems.get(a.page), opts) for a in alignments]
-    for result in results:
-        if result.problem is None:
-            _render(document, result, opts)
-    record = _paper_record(paper, conversion, results)
+    record = _paper_record(paper, conversion, alignments)
     provenance = Provenance(str(paper.pdf), file_checksum(paper.pdf), tools=_tool_versions())
-    for result in results:
-        yield _outcome(paper, result, record, provenance, document, opts)
+    for alignment in alignments:
+        number = alignment.page + 1
+        if alignment.page in text_errors:
+            yield text_errors[alignment.page].reject(str(paper.pdf), page_item(number), "read")
+            continue
+        metadata = {"page": number, "page_count": len(alignments), "dpi": opts["dpi"],
+                    "boundary_score": alignment.score, "start_score": alignment.start_score,
+                    "end_score": alignment.end_score, "word_coverage": alignment.coverage,
+                    "threshold": opts["threshold"], "min_coverage": opts["min_coverage"]}
+        yield Sample(make_key("arxiv", str(paper.pdf), number), "arxiv", alignment.markdown, "markdown",
+                     provenance, metadata=metadata,
+                     scratch={"alignment": alignment, "document": document, "paper": record})
 
 
-def _page_texts(document: pdf.PdfDocument) -> tuple[list[str], dict[int, tuple[str, str, str]]]:
+def _page_texts(document: pdf.PdfDocument) -> tuple[list[str], dict[int, Rejected]]:
     """Every page's text layer; a page whose text fails counts as empty and is noted."""
-    texts, problems = [], {}
+    texts, errors = [], {}
     for index in range(document.page_count):
         try:
             texts.append(document.page_text(index))
-        except pdf.PdfRejected as exc:
+        except Rejected as error:
             texts.append("")
-            problems[index] = ("read", exc.reason, exc.detail)
-    return texts, problems
+            errors[index] = error
+    return texts, errors
 
 
-def _judge(alignment: align.PageAlignment, text_problem: tuple | None, opts: dict) -> _PageResult:
-    result = _PageResult(alignment.page, alignment, text_problem)
-    scores = (f"start {alignment.start_score:.4f}, end {alignment.end_score:.4f}, word coverage "
-              f"{alignment.coverage:.4f}, {alignment.words} words on the page")
-    if result.problem is not None:
-        return result
-    if alignment.score < opts["threshold"]:
-        result.problem = ("align", "low_boundary_score",
-                          f"boundary score {alignment.score:.4f} < {opts['threshold']:g} ({scores})")
-    elif alignment.coverage < opts["min_coverage"]:
-        result.problem = ("align", "low_word_coverage",
-                          f"word coverage {alignment.coverage:.4f} < {opts['min_coverage']:g} "
-                          f"(boundary score {alignment.score:.4f}; {scores})")
-    elif not alignment.markdown:
-        result.problem = ("align", "empty_page_markdown", "no markdown was assigned to this page")
-    return result
-
-
-def _render(document: pdf.PdfDocument, result: _PageResult, opts: dict) -> None:
-    try:
-        image = document.render_page(result.index, dpi=opts["dpi"])
-    except pdf.PdfRejected as exc:
-        result.problem = ("render", exc.reason, exc.detail)
-        return
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=opts["png_compress_level"])
-    result.png, result.size = buffer.getvalue(), image.size
-
-
-def _paper_record(paper: Paper, conversion: latex.Conversion, results: list[_PageResult]) -> dict:
-    scores = [r.alignment.score for r in results]
+def _paper_record(paper: Paper, conversion: latex.Conversion, alignments: list[align.PageAlignment]) -> dict:
+    """What every page of the paper carries about it; `paper_record` adds pages_accepted."""
+    scores = [a.score for a in alignments]
     return {"id": paper.id, "layout": paper.layout, "source": str(paper.source),
-            "main_tex": conversion.main, "pages": len(results),
-            "pages_accepted": sum(r.problem is None for r in results),
+            "main_tex": conversion.main, "pages": len(alignments),
             "mean_score": round(sum(scores) / len(scores), 4) if scores else 0.0,
             "conversion": dict(sorted(conversion.notes.items()))}
-
-
-def _outcome(paper: Paper, result: _PageResult, record: dict, provenance: Provenance,
-             document: pdf.PdfDocument, opts: dict) -> Outcome:
-    number = result.index + 1
-    if result.problem is not None:
-        stage, reason, detail = result.problem
-        return Reject(str(paper.pdf), f"page={number}", stage, reason, detail)
-    alignment = result.alignment
-    width, height = document.page_size_points(result.index)
-    metadata = {"paper": record, "page": number, "page_count": record["pages"], "dpi": opts["dpi"],
-                "image_size": list(result.size), "page_size_pt": [round(width, 2), round(height, 2)],
-                "boundary_score": alignment.score, "start_score": alignment.start_score,
-                "end_score": alignment.end_score, "word_coverage": alignment.coverage,
-                "threshold": opts["threshold"], "min_coverage": opts["min_coverage"]}
-    return Sample(make_key("arxiv", str(paper.pdf), number), "arxiv", alignment.markdown, "markdown",
-                  provenance, image=result.png, image_format="png", image_size=result.size,
-                  metadata=metadata)
 
 
 def _tool_versions() -> dict[str, str]:
@@ -348,18 +304,78 @@ def _tool_versions() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------
+# The stages
+# --------------------------------------------------------------------------------------
+
+
+def _page_number(sample: Sample) -> int:
+    return sample.metadata["page"]
+
+
+def _score_gate(sample: Sample, ctx: TaskContext) -> Sample:
+    """Drops a page whose boundary score is under arxiv.threshold, or whose word coverage is
+    under arxiv.min_coverage, and notes its score for the job summary (a kept page carries
+    its score in its metadata)."""
+    alignment, opts = sample.scratch["alignment"], ctx.option("arxiv")
+    scores = (f"start {alignment.start_score:.4f}, end {alignment.end_score:.4f}, word coverage "
+              f"{alignment.coverage:.4f}, {alignment.words} words on the page")
+    if alignment.score < opts["threshold"]:
+        error = Rejected("low_boundary_score",
+                         f"boundary score {alignment.score:.4f} < {opts['threshold']:g} ({scores})")
+    elif alignment.coverage < opts["min_coverage"]:
+        error = Rejected("low_word_coverage", f"word coverage {alignment.coverage:.4f} < {opts['min_coverage']:g} "
+                                              f"(boundary score {alignment.score:.4f}; {scores})")
+    else:
+        return sample
+    ctx.note("dropped_pages", {"source": sample.provenance.source, "page": sample.metadata["page"],
+                               "boundary_score": alignment.score})
+    raise error
+
+
+def _empty_pages(sample: Sample, ctx: TaskContext) -> Sample:
+    if not sample.text:
+        raise Rejected("empty_page_markdown", "no markdown was assigned to this page")
+    return sample
+
+
+def _render(sample: Sample, ctx: TaskContext) -> Sample:
+    """The page drawn at arxiv.dpi, from the PDF the reader still holds open."""
+    opts, document, index = ctx.option("arxiv"), sample.scratch["document"], sample.metadata["page"] - 1
+    image = document.render_page(index, dpi=opts["dpi"])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=opts["png_compress_level"])
+    width, height = document.page_size_points(index)
+    sample.image, sample.image_format, sample.image_size = buffer.getvalue(), "png", image.size
+    sample.metadata.update(image_size=list(image.size), page_size_pt=[round(width, 2), round(height, 2)])
+    return sample
+
+
+def paper_record(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
+    """Gives every kept page its paper's record once all the paper's pages are through the
+    stages before (a paper's pages come one after another); pages_accepted counts them."""
+    for _, group in itertools.groupby(outcomes, key=_source):
+        paper = list(group)
+        kept = [o for o in paper if isinstance(o, Sample)]
+        for sample in kept:
+            sample.metadata["paper"] = {**sample.scratch["paper"], "pages_accepted": len(kept)}
+        yield from paper
+
+
+def _source(outcome: Outcome) -> str:
+    return outcome.provenance.source if isinstance(outcome, Sample) else outcome.source
+
+
+# --------------------------------------------------------------------------------------
 # Per-paper records of a finished job
 # --------------------------------------------------------------------------------------
 
 
-_SCORE = re.compile(r"boundary score (\d+(?:\.\d+)?)")
-
-
-def paper_summary(output_dir: str | Path) -> list[dict]:
+def paper_summary(output_dir: str | Path, facts: list[dict]) -> list[dict]:
     """Per input that produced pages or rejects (by source path): pages, pages accepted, mean
-    boundary score over all its pages, and its reject reasons, from a finished job's shards
-    and reject ledger (every page's score is in its sample's metadata or its reject's
-    detail). The paper id is there when at least one of its pages was accepted."""
+    boundary score and its reject reasons, from a finished job's shards and reject ledger and
+    the scores the score gate noted (`facts`: each task's). The mean is over the pages whose
+    score decided them: the accepted ones and those the score gate dropped. The paper id is
+    there when at least one of its pages was accepted."""
     output = Path(output_dir)
     papers: dict[str, dict] = {}
 
@@ -374,13 +390,14 @@ def paper_summary(output_dir: str | Path) -> list[dict]:
             paper.update(id=metadata["paper"]["id"], pages=paper["pages"] + 1,
                          pages_accepted=paper["pages_accepted"] + 1)
             paper["scores"].append(metadata["boundary_score"])
+    dropped = {(row["source"], page_item(row["page"])): row["boundary_score"]
+               for task in facts for row in task.get("dropped_pages", [])}
     for row in pq.read_table(output / "rejects.parquet").to_pylist():
         paper = entry(row["source"])
         paper["reasons"][row["reason"]] = paper["reasons"].get(row["reason"], 0) + 1
-        if row["item"].startswith("page="):
-            paper["pages"] += 1
-            score = _SCORE.search(row["detail"])
-            paper["scores"] += [float(score.group(1))] if score else []
+        paper["pages"] += row["item"].startswith("page=")
+        if (row["source"], row["item"]) in dropped:
+            paper["scores"].append(dropped[row["source"], row["item"]])
     summary = []
     for source in sorted(papers):
         paper = papers[source]
@@ -390,10 +407,10 @@ def paper_summary(output_dir: str | Path) -> list[dict]:
     return summary
 
 
-def job_summary(output_dir: str, facts: list[dict] | None = None) -> dict:
+def job_summary(output_dir: str, facts: list[dict]) -> dict:
     """stats.json's "summary" for an arxiv job: every paper's record, the page totals and
     the acceptance rate (Nougat kept ~47% of pages at 0.9), and the tool versions used."""
-    papers = paper_summary(output_dir)
+    papers = paper_summary(output_dir, facts)
     pages = sum(p["pages"] for p in papers)
     accepted = sum(p["pages_accepted"] for p in papers)
     return {
@@ -410,6 +427,12 @@ CORPUS = Corpus(
     description="LaTeX source + PDF papers -> page images paired with the page's markdown (pandoc, "
                 "Nougat-style page alignment)",
     read=read,
+    stages=(
+        per_page(_score_gate, "score_gate", _page_number),
+        per_page(_empty_pages, "empty_pages", _page_number),
+        per_page(_render, "render", _page_number),  # only the pages kept so far are drawn
+        paper_record,
+    ),
     defaults=DEFAULTS,
     summarize=job_summary,
 )
