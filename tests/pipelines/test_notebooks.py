@@ -334,6 +334,19 @@ def test_rejects_name_their_item_and_stage(main_job):
     assert dup["stage"] == "dedup" and dup["item"].endswith("_c0010_o00") and "_c0002_o01" in dup["detail"]
 
 
+def test_cell_filters_come_before_the_payload_is_decoded(tmp_path):
+    """An output that a cell filter drops keeps that reason even when its payload is broken:
+    the payload is decoded in a later stage, only for the pairs the filters kept."""
+    broken = display({"image/png": "@@@@"})
+    plan = Plan(tmp_path)
+    plan.write("r.ipynb", [v4.new_code_cell(code("r"), outputs=[broken])], metadata=R_KERNEL)
+    plan.write("two.ipynb", [v4.new_code_cell(code("two"), outputs=[broken, display({"text/html": "<video>"})])])
+    stats = run_job("notebooks", [str(tmp_path)], str(tmp_path / "out"), workers=1, quiet=True)
+    assert stats["rejected_by_reason"] == {"kernel_language": 1, "multiple_images": 2}
+    stages = {(r["reason"], r["stage"]) for r in rejects(tmp_path / "out")}
+    assert stages == {("kernel_language", "language"), ("multiple_images", "outputs_per_cell")}
+
+
 # -- options ------------------------------------------------------------------------------
 
 def test_context_and_language_options(tmp_path):
