@@ -17,8 +17,8 @@ from conftest import REPO, load_stats, run_cli
 from PIL import Image
 
 from vlforge.documents.align import clean_page_texts, markdown_tokens, tokens
+from vlforge.documents.papers import Role, role_of
 from vlforge.documents.pdf import open_pdf
-from vlforge.pipelines.arxiv import Role, role_of
 from vlforge.shards.reader import find_shards, iter_samples
 
 TITLE = "Predicting Harbour Tides with a Handful of Harmonic Constituents"
