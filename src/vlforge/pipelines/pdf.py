@@ -10,21 +10,22 @@ is one item of its own (item "document"), rejected with documents.pdf's reason
 (encrypted_pdf, broken_pdf, zero_pages, pdf_too_large, too_many_pages, not_a_file).
 
 The stream:
-    read        open_pdf checks the file; every page becomes a Sample holding the page
-                image (PNG, fitted into pdf.size, or at pdf.dpi when pdf.size is empty) and
-                the PDF's own text layer as plain text, or a Reject with the page's
-                rasterisation reason (page_load_failed, page_too_large, page_render_failed,
-                page_text_failed).
-    transcribe  one Nougat model per worker process, `nougat.batch_size` pages a batch
-                (batches run across the PDFs of a task). Before the model: blank_page (no
-                ink), non_latin_script (judged on the text layer: rejected, or with
-                nougat.non_latin=route kept with the text layer as its text, metadata
-                text_source "pdf_text_layer"). After it: nougat_repetition,
-                nougat_truncated, nougat_empty_output, missing_page_marker, garbage_output,
-                non_latin_script (judged on the output: rejected whatever nougat.non_latin
-                says, as the text layer was not non-Latin and is no text to route to),
-                model_error (generate raised on the page's batch). Accepted pages carry the markdown (text_kind markdown,
-                text_source "nougat").
+    read             open_pdf checks the file; each page becomes a Sample of its image (PNG,
+                     fitted into pdf.size, or at pdf.dpi when pdf.size is empty) and the PDF's
+                     text layer as plain text, or a Reject (page_load_failed, page_too_large,
+                     page_render_failed, page_text_failed).
+    blank_pages      blank_page: ink under nougat.min_ink.
+    non_latin_pages  non_latin_script in the text layer: rejected, or with nougat.non_latin=
+                     route kept with its text layer as its text (metadata text_source
+                     "pdf_text_layer"; missing_page_marker if that holds one).
+    transcribe       one Nougat model per worker process, nougat.batch_size pages a batch
+                     (across the PDFs of a task; routed pages pass). Rejects what the model
+                     failed on: nougat_repetition, nougat_truncated, nougat_empty_output,
+                     missing_page_marker, garbage_output, non_latin_script (in the output:
+                     rejected whatever nougat.non_latin says, as the text layer was not
+                     non-Latin and is no text to route to), model_error (generate raised on
+                     the page's batch). Accepted pages carry the markdown (text_kind
+                     markdown, text_source "nougat").
 
 Keys: make_key("pdf", path, page number), page numbers 1-based, as in metadata and in the
 reject ledger's item ("page=N").
@@ -42,7 +43,7 @@ from typing import Any
 
 from PIL import Image
 
-from vlforge.contract import Corpus, Outcome, Part, TaskContext, exception_detail
+from vlforge.contract import Corpus, Outcome, Part, TaskContext, batched
 from vlforge.documents.nougat import (
     LoopRule,
     NougatModel,
@@ -54,9 +55,10 @@ from vlforge.documents.nougat import (
     missing_page_marker,
     script_of,
 )
-from vlforge.documents.pdf import PdfDocument, PdfRejected, open_pdf
+from vlforge.documents.page_stages import page_item, page_reject, per_page
+from vlforge.documents.pdf import PdfDocument, open_pdf
 from vlforge.documents.pdf import tool_versions as pdf_tool_versions
-from vlforge.errors import VlforgeError
+from vlforge.errors import Rejected, VlforgeError, exception_detail
 from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
@@ -98,8 +100,8 @@ _MODEL_HINT = ("add --set nougat.model=PATH, a local Nougat checkpoint directory
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The transcribe stage's options, checked."""
+class NougatOptions:
+    """The nougat options of a job, checked."""
 
     model: str
     device: str
@@ -112,8 +114,8 @@ class Settings:
     loop: LoopRule
 
 
-def check_options(options: dict) -> Settings:
-    """The job's Nougat settings, or a VlforgeError that says how to fix them."""
+def check_options(options: dict) -> NougatOptions:
+    """The job's Nougat options, or a VlforgeError that says how to fix them."""
     opts = options["nougat"]
     if not opts["model"]:
         raise VlforgeError(f"the pdf corpus needs a Nougat model: {_MODEL_HINT}")
@@ -125,10 +127,10 @@ def check_options(options: dict) -> Settings:
     if opts["batch_size"] < 1 or opts["max_new_tokens"] < 1:
         raise VlforgeError("nougat.batch_size and nougat.max_new_tokens must be at least 1")
     _page_box(options["pdf"])
-    return Settings(opts["model"], opts["device"], opts["dtype"], opts["batch_size"],
-                    opts["max_new_tokens"], opts["non_latin"], opts["non_latin_share"],
-                    opts["min_ink"], LoopRule(threshold=opts["loop_threshold"],
-                                              min_loop_tokens=opts["loop_min_tokens"]))
+    return NougatOptions(opts["model"], opts["device"], opts["dtype"], opts["batch_size"],
+                         opts["max_new_tokens"], opts["non_latin"], opts["non_latin_share"],
+                         opts["min_ink"], LoopRule(threshold=opts["loop_threshold"],
+                                                   min_loop_tokens=opts["loop_min_tokens"]))
 
 
 def _page_box(opts: dict) -> tuple[int, int] | None:
@@ -157,8 +159,8 @@ def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
         document = open_pdf(part.path, max_bytes=opts["max_bytes"], max_pages=opts["max_pages"],
                             allow_encrypted=opts["allow_encrypted"],
                             max_page_pixels=opts["max_page_pixels"])
-    except PdfRejected as exc:
-        yield Reject(part.path, "document", "read", exc.reason, exc.detail)
+    except Rejected as error:
+        yield error.reject(part.path, "document", "read")
         return
     with document:  # also closed when the executor stops reading half-way
         provenance = Provenance(part.path, file_checksum(part.path), tools=dict(pdf_tool_versions()))
@@ -174,8 +176,8 @@ def page_outcome(document: PdfDocument, index: int, provenance: Provenance,
         image = document.render_page(index, size=box) if box else document.render_page(index, dpi=dpi)
         text = document.page_text(index)
         width_pt, _ = document.page_size_points(index)
-    except PdfRejected as exc:
-        return Reject(provenance.source, f"page={number}", "read", exc.reason, exc.detail)
+    except Rejected as error:
+        return error.reject(provenance.source, page_item(number), "read")
     page = {"number": number, "count": document.page_count,
             "dpi": round(image.width * 72.0 / width_pt, 3),  # what fitting into the box gave
             "width": image.width, "height": image.height}
@@ -197,103 +199,97 @@ def _png(image: Image.Image) -> bytes:
 
 
 # --------------------------------------------------------------------------------------
-# Transcribing: page Samples -> markdown Samples, in batches through one model per worker
+# The stages: page filters, then the model in batches
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Waiting:
-    """A page in the current batch: its sample (image + text layer) and decoded image."""
+def _page_number(sample: Sample) -> int:
+    return sample.metadata["page"]["number"]
 
-    sample: Sample
-    image: Image.Image
+
+def _blank_pages(sample: Sample, ctx: TaskContext) -> Sample:
+    """Drops a page with next to no ink; keeps the decoded image of the others for the model."""
+    image = Image.open(io.BytesIO(sample.image)).convert("RGB")
+    ink, min_ink = ink_share(image), ctx.option("nougat.min_ink")
+    if ink < min_ink:
+        raise Rejected("blank_page", f"ink covers {ink:.4%} of the page (nougat.min_ink {min_ink})")
+    sample.scratch["image"] = image
+    return sample
+
+
+def _non_latin_pages(sample: Sample, ctx: TaskContext) -> Sample:
+    """A page whose text layer is mostly in a script Nougat cannot read: rejected, or routed
+    (nougat.non_latin=route): kept with its text layer as its text, and the model skips it."""
+    script = script_of(sample.text, threshold=ctx.option("nougat.non_latin_share"))
+    if not script:
+        return sample
+    name, share = script
+    detail = f"{share:.0%} of the letters in the PDF text layer are {name}"
+    if ctx.option("nougat.non_latin") == "reject":
+        raise Rejected("non_latin_script", detail + " (nougat.non_latin=reject)")
+    if missing_page_marker(sample.text):
+        raise Rejected("missing_page_marker", f"the text layer holds {missing_page_marker(sample.text)}")
+    # Routed: Nougat fails on these scripts, the PDF's own text is the best text we have.
+    return _with_text(sample, sample.text, "plain",
+                      {"text_source": "pdf_text_layer", "script": {"name": name, "share": round(share, 3)}}, {})
+
+
+def _needs_model(sample: Sample) -> bool:
+    return "text_source" not in sample.metadata  # a routed page has its text already
 
 
 def transcribe(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
-    """Pages wait until a batch is full; everything comes out in the order it came in."""
-    settings = check_options(ctx.options)  # a worker of a job that skipped the check fails here
-    held: list[Outcome | _Waiting] = []
-    waiting = 0
+    """Pages through the model in batches; everything comes out in the order it came in."""
+    options = check_options(ctx.options)  # a worker of a job that skipped the check fails here
+    stage = batched(functools.partial(_transcribe_batch, options), "transcribe", options.batch_size)
+    yield from stage(_loading_model(outcomes, options), ctx)
+
+
+def _loading_model(outcomes: Iterator[Outcome], options: NougatOptions) -> Iterator[Outcome]:
+    """The stream as it is; loads the model as the first page that needs it goes by, outside
+    the batches' error handling: a model that does not load fails the task, not its pages."""
+    loaded = False
     for outcome in outcomes:
-        item = _before_model(outcome, settings)
-        held.append(item)
-        waiting += isinstance(item, _Waiting)
-        if waiting >= settings.batch_size:
-            yield from _run_batch(held, settings)
-            held, waiting = [], 0
-    yield from _run_batch(held, settings)
+        if not loaded and isinstance(outcome, Sample) and _needs_model(outcome):
+            _model(options)
+            loaded = True
+        yield outcome
 
 
-def _before_model(outcome: Outcome, settings: Settings) -> Outcome | _Waiting:
-    """Rejects pass; a blank or non-Latin page is settled here; the rest wait for the model."""
-    if isinstance(outcome, Reject):
-        return outcome
-    image = Image.open(io.BytesIO(outcome.image)).convert("RGB")
-    ink = ink_share(image)
-    if ink < settings.min_ink:
-        return _reject(outcome, "blank_page", f"ink covers {ink:.4%} of the page (nougat.min_ink {settings.min_ink})")
-    script = script_of(outcome.text, threshold=settings.non_latin_share)
-    if script:
-        return _non_latin(outcome, script, settings, "the PDF text layer")
-    return _Waiting(outcome, image)
+def _model(options: NougatOptions) -> NougatModel:
+    return load_nougat(options.model, options.device or None, options.dtype or None)
 
 
-def _run_batch(held: list[Outcome | _Waiting], settings: Settings) -> Iterator[Outcome]:
-    """The held items in order: pages through the model, the rest as they were."""
-    pages = [item for item in held if isinstance(item, _Waiting)]
-    model, outputs = _model_outputs(pages, settings)
-    results = iter(outputs)
-    for item in held:
-        if not isinstance(item, _Waiting):
-            yield item
-        elif isinstance(outputs, str):
-            yield _reject(item.sample, "model_error", outputs)
-        else:
-            yield _after_model(item.sample, next(results), model, settings)
-
-
-def _model_outputs(pages: list[_Waiting], settings: Settings) -> tuple[NougatModel | None, list[PageOutput] | str]:
-    """The model's output per page, or why generate failed on the batch. A model that does
-    not load fails the task (it would fail every page the same way)."""
-    if not pages:
-        return None, []
-    model = load_nougat(settings.model, settings.device or None, settings.dtype or None)
+def _transcribe_batch(options: NougatOptions, samples: list[Sample], ctx: TaskContext) -> list[Outcome]:
+    pages = [s for s in samples if _needs_model(s)]
+    if not pages:  # all routed: no model needed
+        return samples
+    model = _model(options)
     try:
-        return model, model.generate([p.image for p in pages], max_new_tokens=settings.max_new_tokens,
-                                     rule=settings.loop)
+        outputs = iter(model.generate([p.scratch["image"] for p in pages], max_new_tokens=options.max_new_tokens,
+                                      rule=options.loop))
     except Exception as exc:  # one bad batch (out of memory, a bad image) must not fail the task
-        return model, exception_detail(exc)
+        error = Rejected("model_error", exception_detail(exc))
+        return [_dropped(s, error) if _needs_model(s) else s for s in samples]
+    return [_after_model(s, next(outputs), model, options) if _needs_model(s) else s for s in samples]
 
 
-def _after_model(sample: Sample, output: PageOutput, model: NougatModel, settings: Settings) -> Outcome:
-    problem = judge_output(output)
-    if problem:
-        return _reject(sample, *problem)
-    script = script_of(output.markdown, threshold=settings.non_latin_share)
-    if script:
-        return _reject(sample, "non_latin_script", f"{script[1]:.0%} of the letters in the model output "
-                                                   f"are {script[0]}")
+def _after_model(sample: Sample, output: PageOutput, model: NougatModel, options: NougatOptions) -> Outcome:
+    error = judge_output(output)
+    script = script_of(output.markdown, threshold=options.non_latin_share)
+    if error is None and script:
+        error = Rejected("non_latin_script", f"{script[1]:.0%} of the letters in the model output are {script[0]}")
+    if error is not None:
+        return _dropped(sample, error)
     nougat = {"model": model.name, "tokens": output.tokens, "dtype": str(model.dtype).removeprefix("torch."),
-              "max_new_tokens": settings.max_new_tokens}
+              "max_new_tokens": options.max_new_tokens}
     if output.postprocess_error:
         nougat["postprocess_error"] = output.postprocess_error
-    return _sample(sample, output.markdown, "markdown", {"text_source": "nougat", "nougat": nougat},
-                   model_tools(model.name))
+    return _with_text(sample, output.markdown, "markdown", {"text_source": "nougat", "nougat": nougat},
+                      model_tools(model.name))
 
 
-def _non_latin(sample: Sample, script: tuple[str, float], settings: Settings, where: str) -> Outcome:
-    name, share = script
-    detail = f"{share:.0%} of the letters in {where} are {name}"
-    if settings.non_latin == "reject":
-        return _reject(sample, "non_latin_script", detail + " (nougat.non_latin=reject)")
-    if missing_page_marker(sample.text):
-        return _reject(sample, "missing_page_marker", f"the text layer holds {missing_page_marker(sample.text)}")
-    # Routed: Nougat fails on these scripts, the PDF's own text is the best text we have.
-    return _sample(sample, sample.text, "plain",
-                   {"text_source": "pdf_text_layer", "script": {"name": name, "share": round(share, 3)}}, {})
-
-
-def _sample(page: Sample, text: str, kind: str, metadata: dict, tools: dict) -> Sample:
+def _with_text(page: Sample, text: str, kind: str, metadata: dict, tools: dict) -> Sample:
     provenance = Provenance(page.provenance.source, page.provenance.checksum,
                             tools={**page.provenance.tools, **tools})
     return Sample(page.key, page.corpus, text, kind, provenance, image=page.image,
@@ -301,9 +297,8 @@ def _sample(page: Sample, text: str, kind: str, metadata: dict, tools: dict) -> 
                   metadata={**page.metadata, "text_layer_chars": len(page.text), **metadata})
 
 
-def _reject(sample: Sample, reason: str, detail: str) -> Reject:
-    return Reject(sample.provenance.source, f"page={sample.metadata['page']['number']}", "transcribe",
-                  reason, detail)
+def _dropped(sample: Sample, error: Rejected) -> Reject:
+    return page_reject(sample, _page_number, "transcribe", error)
 
 
 @functools.lru_cache(maxsize=4)
@@ -322,7 +317,11 @@ CORPUS = Corpus(
     name="pdf",
     description="PDFs -> page images + markdown from a local Nougat checkpoint (--set nougat.model=PATH)",
     read=read,
-    stages=(transcribe,),
+    stages=(
+        per_page(_blank_pages, "blank_pages", _page_number),
+        per_page(_non_latin_pages, "non_latin_pages", _page_number),
+        transcribe,
+    ),
     defaults=DEFAULTS,
     check_options=check_options,
     suffixes=(".pdf",),
