@@ -145,9 +145,12 @@ def test_bad_inputs_are_rejected_with_reasons(job, papers):
     assert rejects[("notes.txt", "paper")]["reason"] == "not_part_of_a_paper"
     mismatch = rejects[("2401.99999.pdf", "page=1")]
     assert mismatch["reason"] == "low_boundary_score" and "0 words on the page" in mismatch["detail"]
+    assert mismatch["stage"] == "score_gate" and unsafe["stage"] == "convert"
     summary = {Path(p["source"]).name: p for p in load_stats(job)["summary"]["papers"]}
     assert summary["main.pdf"]["pages_accepted"] >= 3 and summary["main.pdf"]["pages"] == 4
     assert summary["2401.99999.pdf"]["reasons"] == {"low_boundary_score": 1}
+    # The dropped page's score reaches the summary through the score gate's task facts.
+    assert summary["2401.99999.pdf"]["mean_score"] == 0.0
 
 
 def test_threshold_option_moves_pages_to_the_ledger(papers, tmp_path, cli):

@@ -102,9 +102,11 @@ def test_pdf_job_end_to_end(tmp_path, cli, checkpoints, inputs):
         assert record["provenance"]["tools"]["nougat_model"] == "script"
     assert not any(b"[MISSING_PAGE" in data for data in members.values())
     rejects = pq.read_table(output / "rejects.parquet").to_pylist()
-    by_item = {(Path(r["source"]).name, r["item"]): r["reason"] for r in rejects}
-    assert by_item == {("paper.pdf", "page=3"): "blank_page", ("russian.pdf", "page=1"): "non_latin_script",
-                       ("locked.pdf", "document"): "encrypted_pdf", ("junk.pdf", "document"): "broken_pdf"}
+    by_item = {(Path(r["source"]).name, r["item"]): (r["stage"], r["reason"]) for r in rejects}
+    assert by_item == {("paper.pdf", "page=3"): ("blank_pages", "blank_page"),
+                       ("russian.pdf", "page=1"): ("non_latin_pages", "non_latin_script"),
+                       ("locked.pdf", "document"): ("read", "encrypted_pdf"),
+                       ("junk.pdf", "document"): ("read", "broken_pdf")}
 
 
 def test_missing_model_is_a_one_line_error(tmp_path, cli, inputs):
