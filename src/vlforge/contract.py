@@ -116,12 +116,21 @@ class Corpus:
     check_options: Callable[[dict], Any] | None = None
 
 
-def reject_sample(sample: Sample, stage: str, error: Rejected) -> Reject:
-    """The ledger row of a sample that `stage` dropped, keyed by the sample key."""
-    return error.reject(sample.provenance.source, sample.key, stage)
+ItemOf = Callable[[Sample], str]  # where in its source a sample is, for its ledger row
 
 
-def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = None) -> Stage:
+def sample_key(sample: Sample) -> str:
+    return sample.key
+
+
+def reject_sample(sample: Sample, stage: str, error: Rejected, item: ItemOf = sample_key) -> Reject:
+    """The ledger row of a sample that `stage` dropped; its item is the sample key unless the
+    corpus names its items otherwise (documents: "page=N")."""
+    return error.reject(sample.provenance.source, item(sample), stage)
+
+
+def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = None,
+               item: ItemOf = sample_key) -> Stage:
     """A stage from a function of one sample. A raising fn rejects that sample only."""
     stage_name = name or fn.__name__
 
@@ -133,9 +142,9 @@ def per_sample(fn: Callable[[Sample, TaskContext], Outcome], name: str | None = 
             try:
                 yield fn(outcome, ctx)
             except Rejected as error:
-                yield reject_sample(outcome, stage_name, error)
+                yield reject_sample(outcome, stage_name, error, item)
             except Exception as exc:  # one bad sample must not fail the task
-                yield reject_sample(outcome, stage_name, Rejected("stage_error", exception_detail(exc)))
+                yield reject_sample(outcome, stage_name, Rejected("stage_error", exception_detail(exc)), item)
 
     stage.__name__ = stage_name
     return stage

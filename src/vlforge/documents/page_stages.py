@@ -7,10 +7,10 @@ ledger can find the page in its PDF. `page_number` says where a corpus keeps the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from vlforge.contract import Outcome, Stage, TaskContext
-from vlforge.errors import Rejected, exception_detail
+from vlforge.contract import Outcome, Stage, TaskContext, per_sample, reject_sample
+from vlforge.errors import Rejected
 from vlforge.schemas import Reject, Sample
 
 PageNumber = Callable[[Sample], int]
@@ -22,24 +22,9 @@ def page_item(number: int) -> str:
 
 def page_reject(sample: Sample, page_number: PageNumber, stage: str, error: Rejected) -> Reject:
     """The ledger row of a page that `stage` dropped."""
-    return error.reject(sample.provenance.source, page_item(page_number(sample)), stage)
+    return reject_sample(sample, stage, error, item=lambda page: page_item(page_number(page)))
 
 
 def per_page(fn: Callable[[Sample, TaskContext], Outcome], name: str, page_number: PageNumber) -> Stage:
-    """A stage from a function of one page; raising rejects that page only (a Rejected with
-    its reason, anything else as stage_error), as per_sample does."""
-
-    def stage(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
-        for outcome in outcomes:
-            if isinstance(outcome, Reject):
-                yield outcome
-                continue
-            try:
-                yield fn(outcome, ctx)
-            except Rejected as error:
-                yield page_reject(outcome, page_number, name, error)
-            except Exception as exc:  # one bad page must not fail the task
-                yield page_reject(outcome, page_number, name, Rejected("stage_error", exception_detail(exc)))
-
-    stage.__name__ = name
-    return stage
+    """per_sample for pages: raising rejects that page only, its ledger row keyed "page=N"."""
+    return per_sample(fn, name, item=lambda page: page_item(page_number(page)))
