@@ -21,7 +21,12 @@ Before pandoc sees anything, `flatten` builds one file from the main .tex:
       "[label] entry" paragraph per \\bibitem;
     - \\cite{a,b} written as the PDF prints it with a numeric or alpha style: "[1, 2]"
       (labels are \\bibitem order, or the item's own [label] unless it is natbib
-      author-year); a key with no bibliography entry becomes "[?]", as LaTeX prints it.
+      author-year); a BibTeX paper without its .bbl takes the labels its .aux wrote, else
+      those its PDF's reference list prints (documents.references); a key with no label
+      becomes "[?]", as LaTeX prints it;
+    - \\ref, \\eqref, \\autoref, \\cref, \\pageref written as the PDF prints them, from the
+      .aux or from LaTeX's counters replayed and confirmed in the PDF's text
+      (documents.references); what cannot be resolved becomes "??", as LaTeX prints it.
 
 The markdown (pandoc's, its escapes included: `\\[1\\]` is a literal [1]):
     - title as `# Title`, then authors and date as paragraphs, `###### Abstract` and the
@@ -36,7 +41,7 @@ The markdown (pandoc's, its escapes included: `\\[1\\]` is a literal [1]):
     - footnotes dropped, marker and text: LaTeX sets a note at the foot of the page, where
       no contiguous piece of the markdown can follow it, so a page that shows one misses
       its last words and is rejected rather than paired with text in the wrong order;
-    - links (\\ref, \\url, \\href) as their text: "Section 2", as printed;
+    - links (\\url, \\href) as their text, as printed;
     - no raw LaTeX, HTML, divs or attributes: what a reader of the page sees, as text.
 """
 
