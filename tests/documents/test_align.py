@@ -127,3 +127,16 @@ def test_word_coverage_sees_a_missing_middle():
     hollow = "\n".join([*lines[:6], other, *lines[-5:]])
     page = align_pages(markdown, [texts[0], hollow, texts[2]])[1]
     assert page.score >= 0.9 and page.coverage < 0.7, page
+
+
+def test_punctuation_touching_a_word_stays_with_it():
+    """A page that starts after "*...common data*" gets ", then" nowhere: the closing
+    emphasis and the comma end the earlier page, as the PDF's page ends at "data,"."""
+    from vlforge.documents.align import _char_split
+
+    markdown = "if all *use some other common data*, then it is likely (see below) so.\n"
+    _, starts, ends = markdown_tokens(markdown)
+    then = list(starts).index(markdown.index("then"))
+    assert markdown[_char_split(markdown, starts, ends, then, []):].startswith("then it")
+    see = list(starts).index(markdown.index("see"))
+    assert markdown[_char_split(markdown, starts, ends, see, []):].startswith("(see below")

@@ -71,7 +71,8 @@ def test_markdown_shape(source):
     assert "A note" not in md and "[^" not in md  # footnotes go (see documents.latex)
     assert "SECRET" not in md and "commented-out" not in md
     assert conversion.main == "main.tex"
-    assert conversion.notes == {"inputs": 1, "missing_inputs": 3, "citations": 3, "bibliography_entries": 2}
+    assert conversion.notes == {"inputs": 1, "missing_inputs": 3, "citations": 3, "bibliography_entries": 2,
+                                "unresolved_citations": 1, "references": 1, "unresolved_references": 0}
     for forbidden in (":::", "{#", "\\begin{table}", "<div", "\\cite"):
         assert forbidden not in md
 

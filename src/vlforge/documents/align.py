@@ -303,8 +303,10 @@ def _char_split(markdown: str, starts: np.ndarray, ends: np.ndarray, j: int,
     gap = markdown[gap_start:position]
     if "\n" in gap:  # first word of its line: the line's markup goes with it
         position = gap_start + gap.rindex("\n") + 1
-    else:
-        position = gap_start + (len(gap) - len(gap.lstrip()))
+    elif (space := re.search(r"\s(?=\S*$)", gap)) is not None:
+        # What touches the previous word ("data*, then": emphasis closed, a comma) ends the
+        # earlier page; only what touches the next word ("(see") opens the later one.
+        position = gap_start + space.end()
     for lo, hi in protected:
         if lo < position < hi:
             position = lo if position - lo <= hi - position else hi

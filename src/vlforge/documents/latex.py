@@ -21,7 +21,12 @@ Before pandoc sees anything, `flatten` builds one file from the main .tex:
       "[label] entry" paragraph per \\bibitem;
     - \\cite{a,b} written as the PDF prints it with a numeric or alpha style: "[1, 2]"
       (labels are \\bibitem order, or the item's own [label] unless it is natbib
-      author-year); a key with no bibliography entry becomes "[?]", as LaTeX prints it.
+      author-year); a BibTeX paper without its .bbl takes the labels its .aux wrote, else
+      those its PDF's reference list prints (documents.references); a key with no label
+      becomes "[?]", as LaTeX prints it;
+    - \\ref, \\eqref, \\autoref, \\cref, \\pageref written as the PDF prints them, from the
+      .aux or from LaTeX's counters replayed and confirmed in the PDF's text
+      (documents.references); what cannot be resolved becomes "??", as LaTeX prints it.
 
 The markdown (pandoc's, its escapes included: `\\[1\\]` is a literal [1]):
     - title as `# Title`, then authors and date as paragraphs, `###### Abstract` and the
@@ -36,7 +41,7 @@ The markdown (pandoc's, its escapes included: `\\[1\\]` is a literal [1]):
     - footnotes dropped, marker and text: LaTeX sets a note at the foot of the page, where
       no contiguous piece of the markdown can follow it, so a page that shows one misses
       its last words and is rejected rather than paired with text in the wrong order;
-    - links (\\ref, \\url, \\href) as their text: "Section 2", as printed;
+    - links (\\url, \\href) as their text, as printed;
     - no raw LaTeX, HTML, divs or attributes: what a reader of the page sees, as text.
 """
 
@@ -47,11 +52,13 @@ import functools
 import re
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypandoc
 
+from vlforge.documents import references
 from vlforge.errors import Rejected
 
 MARKDOWN_FORMAT = "markdown" + "".join(f"-{ext}" for ext in (
@@ -180,7 +187,7 @@ class _Flattener:
         return None
 
 
-_BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{[^}]*\}")
+_BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{([^}]*)\}")
 _THEBIBLIOGRAPHY = re.compile(r"\\begin\s*\{thebibliography\}\s*\{[^}]*\}(.*?)\\end\s*\{thebibliography\}", re.S)
 _BIBITEM = re.compile(r"\\bibitem\s*(?:\[((?:[^\[\]]|\{[^{}]*\})*)\])?\s*\{([^}]*)\}")
 _CITE = re.compile(r"\\(?:[Cc]ite[a-z]*|[a-z]*cite)\*?\s*((?:\[[^\]]*\]\s*){0,2})\{([^}]*)\}")
@@ -225,15 +232,42 @@ def _citation(match: re.Match, labels: dict[str, str]) -> str:
     return f"[{text}, {note}]" if note else f"[{text}]"
 
 
-def flatten(root: Path, main: Path, max_bytes: int) -> tuple[str, dict[str, int]]:
-    """The paper as one LaTeX string (see the module docstring) and counts of what was done."""
+def flatten(root: Path, main: Path, max_bytes: int,
+            page_texts: Sequence[str] = ()) -> tuple[str, dict[str, int]]:
+    """The paper as one LaTeX string (see the module docstring) and counts of what was done.
+    `page_texts`, the PDF's text layer, gives the citation labels of a BibTeX paper whose
+    sources lack both .bbl and .aux."""
     flattener = _Flattener(root, max_bytes)
-    tex = _with_bbl(flattener.flatten(main), root, main)
+    tex = flattener.flatten(main)
+    bib_files = [name.strip() for names in _BIBLIOGRAPHY.findall(tex) for name in names.split(",")]
+    tex = _with_bbl(tex, root, main)
+    aux_path = main.with_suffix(".aux")
+    targets, aux_cites = references.read_aux(read_tex(aux_path)) if aux_path.is_file() else ({}, {})
     labels = bibliography_labels(tex)
     tex = _THEBIBLIOGRAPHY.sub(lambda m: _bibliography_section(m, labels), tex)
+    cited = [k.strip() for m in _CITE.finditer(tex) for k in m.group(2).split(",") if k.strip()]
+    if not labels:  # BibTeX without its .bbl: what LaTeX wrote, else what the PDF printed
+        labels = aux_cites or _printed_labels(flattener, bib_files, page_texts, cited)
     citations = len(_CITE.findall(tex))
     tex = _CITE.sub(lambda m: _citation(m, labels), tex)
-    return tex, {**flattener.notes, "citations": citations, "bibliography_entries": len(labels)}
+    # Numbers LaTeX wrote are trusted; replayed ones only where the PDF confirms them.
+    printed = "" if targets else "\n".join(page_texts)
+    tex, refs, unresolved_refs = references.resolve_references(
+        tex, targets or references.number_labels(tex), printed)
+    return tex, {**flattener.notes, "citations": citations, "bibliography_entries": len(labels),
+                 "unresolved_citations": sum(k not in labels for k in cited),
+                 "references": refs, "unresolved_references": unresolved_refs}
+
+
+def _printed_labels(flattener: _Flattener, bib_files: list[str], page_texts: Sequence[str],
+                    cited: list[str]) -> dict[str, str]:
+    """Citation labels matched between the paper's .bib entries and the PDF's reference list."""
+    titles: dict[str, str] = {}
+    for name in bib_files:
+        path = flattener.resolve(name if name.endswith(".bib") else name + ".bib")
+        if path is not None:
+            titles.update(references.bib_titles(read_tex(path)))
+    return references.printed_labels(titles, page_texts, dict.fromkeys(cited)) if titles else {}
 
 
 # --------------------------------------------------------------------------------------
@@ -337,9 +371,11 @@ end
 
 
 def to_markdown(root: Path, main: Path, *, timeout_s: float = 120.0, max_bytes: int = 16 << 20,
-                memory_mb: int = 2048) -> Conversion:
-    """The paper's markdown; Rejected(pandoc_failed / pandoc_timeout / empty_markdown...)."""
-    tex, notes = flatten(root, main, max_bytes)
+                memory_mb: int = 2048, page_texts: Sequence[str] = ()) -> Conversion:
+    """The paper's markdown; Rejected(pandoc_failed / pandoc_timeout / empty_markdown...).
+    `page_texts`: the PDF's text layer, where citation labels are read when nothing else
+    has them (see flatten)."""
+    tex, notes = flatten(root, main, max_bytes, page_texts)
     with tempfile.TemporaryDirectory(prefix="vlforge-pandoc-") as scratch:
         source = Path(scratch) / "flat.tex"
         source.write_text(tex, encoding="utf-8")

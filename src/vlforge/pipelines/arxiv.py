@@ -14,6 +14,8 @@ markdown, not yet drawn, which the stages then take:
     score_gate     boundary score < arxiv.threshold: low_boundary_score, else word coverage
                    < arxiv.min_coverage: low_word_coverage (the scores in the detail)
     empty_pages    no markdown was assigned to the page: empty_page_markdown
+    references     the page shows a citation or \\ref that could not be resolved ("[?]",
+                   "??", a raw \\ref): unresolved_reference
     render         the pages kept so far drawn at arxiv.dpi (PNG)
     paper_record   every kept page gets its paper's record
 
@@ -23,7 +25,7 @@ documents.pdf's (encrypted_pdf, broken_pdf, zero_pages, pdf_too_large, too_many_
 not_a_file), documents.archive's (unsafe_path, unsafe_link, special_file, source_too_large,
 too_many_files, broken_archive, unsupported_source), no_main_tex, and documents.latex's
 (pandoc_failed, pandoc_timeout, empty_markdown, latex_too_large, input_loop). Page reasons:
-low_boundary_score, low_word_coverage, empty_page_markdown, and documents.pdf's page
+low_boundary_score, low_word_coverage, empty_page_markdown, unresolved_reference, and documents.pdf's page
 reasons (page_text_failed, page_load_failed, page_too_large, page_render_failed).
 
 Each sample's metadata carries the page (1-based), page count, dpi, image and page size, its
@@ -46,7 +48,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
-from vlforge.documents import align, archive, latex, pdf
+from vlforge.documents import align, archive, latex, pdf, references
 from vlforge.documents.page_stages import page_item, per_page
 from vlforge.documents.papers import Paper, role_of
 from vlforge.errors import Rejected
@@ -100,16 +102,18 @@ def paper_pages(paper: Paper, opts: dict, pdf_opts: dict) -> Iterator[Outcome]:
     # Open while its pages go through the stages: `render` draws the page from it before
     # this generator is asked for the next page.
     with document:
+        texts, text_errors = _page_texts(document)
         try:
-            conversion = _convert(paper, opts)
+            conversion = _convert(paper, opts, texts)
         except Rejected as error:
             yield Rejected(error.reason, f"{paper.source.name}: {error.detail}").reject(source, "paper", "convert")
             return
-        yield from _aligned_pages(paper, document, conversion, opts)
+        yield from _aligned_pages(paper, document, conversion, opts, (texts, text_errors))
 
 
-def _convert(paper: Paper, opts: dict) -> latex.Conversion:
-    """The paper's markdown, from sources unpacked into a temporary folder of our own."""
+def _convert(paper: Paper, opts: dict, texts: list[str]) -> latex.Conversion:
+    """The paper's markdown, from sources unpacked into a temporary folder of our own; the
+    PDF's text layer gives citation labels the sources lack (no .bbl, no .aux)."""
     limits = archive.Limits(opts["max_source_bytes"], opts["max_source_files"])
     with tempfile.TemporaryDirectory(prefix="vlforge-arxiv-") as scratch:
         root = archive.extract_source(paper.source, Path(scratch), limits)
@@ -117,12 +121,12 @@ def _convert(paper: Paper, opts: dict) -> latex.Conversion:
         if main is None:
             raise Rejected("no_main_tex", "no .tex file with \\documentclass and \\begin{document}")
         return latex.to_markdown(root, main, timeout_s=opts["pandoc_timeout_s"],
-                                 max_bytes=opts["max_latex_chars"])
+                                 max_bytes=opts["max_latex_chars"], page_texts=texts)
 
 
 def _aligned_pages(paper: Paper, document: pdf.PdfDocument, conversion: latex.Conversion,
-                   opts: dict) -> Iterator[Outcome]:
-    texts, text_errors = _page_texts(document)
+                   opts: dict, page_texts: tuple[list[str], dict[int, Rejected]]) -> Iterator[Outcome]:
+    texts, text_errors = page_texts
     alignments = align.align_pages(conversion.markdown, texts, window=opts["window"])
     record = _paper_record(paper, conversion, alignments)
     provenance = Provenance(str(paper.pdf), file_checksum(paper.pdf), tools=_tool_versions())
@@ -197,6 +201,16 @@ def _score_gate(sample: Sample, ctx: TaskContext) -> Sample:
 def _empty_pages(sample: Sample, ctx: TaskContext) -> Sample:
     if not sample.text:
         raise Rejected("empty_page_markdown", "no markdown was assigned to this page")
+    return sample
+
+
+def _references(sample: Sample, ctx: TaskContext) -> Sample:
+    """Drops a page whose text shows a citation or cross-reference that could not be
+    resolved ("[?]", "??", a raw \\ref): the PDF prints a number there (documents.references)."""
+    marker = references.UNRESOLVED.search(sample.text)
+    if marker is not None:
+        context = sample.text[max(0, marker.start() - 40): marker.end() + 20].replace("\n", " ")
+        raise Rejected("unresolved_reference", f"{marker.group()!r} in ...{context}...")
     return sample
 
 
@@ -292,6 +306,7 @@ CORPUS = Corpus(
     stages=(
         per_page(_score_gate, "score_gate", _page_number),
         per_page(_empty_pages, "empty_pages", _page_number),
+        per_page(_references, "references", _page_number),
         per_page(_render, "render", _page_number),  # only the pages kept so far are drawn
         paper_record,
     ),
