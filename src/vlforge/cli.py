@@ -2,6 +2,10 @@
 
 Errors a user can fix (bad arguments, missing inputs, an output dir of another job) end in a
 one-line `vlforge: error: ...` and exit status 2, never a traceback.
+
+Exit status of `vlforge run`: 0 the job wrote samples; 2 it could not run; 3 some tasks
+failed (re-run to retry them); 4 it accepted nothing from its inputs (the ledger says why);
+130 interrupted (Ctrl-C; re-run to resume).
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ import sys
 from vlforge.errors import VlforgeError, run_handler
 
 EXIT_FAILED_TASKS = 3
+EXIT_NOTHING_ACCEPTED = 4
 
 
 def _add_run(sub) -> None:
     from vlforge.contract import corpus_names
     p = sub.add_parser("run", help="run a corpus job into WebDataset shards",
                        description="Run a corpus job: read INPUTs, write shards, index, reject ledger and "
-                                   "stats.json under --output. Re-running the same command resumes it.")
+                                   "stats.json under --output. Re-running the same command resumes it.",
+                       epilog="exit status: 0 samples written; 2 the job could not run; 3 some tasks failed "
+                              "(re-run to retry them); 4 nothing accepted from the inputs (see the reject "
+                              "ledger); 130 interrupted (re-run to resume)")
     p.add_argument("corpus", choices=corpus_names(), help="which corpus job to run")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
     p.add_argument("--output", "-o", required=True, help="output directory (created if missing)")
@@ -48,6 +56,11 @@ def _cmd_run(args) -> int:
         print(f"vlforge: {stats['tasks_failed']} of {stats['tasks']} tasks failed (task {first['task']}: "
               f"{first['error']}); re-run the same command to retry them", file=sys.stderr)
         return EXIT_FAILED_TASKS
+    if stats["accepted"] == 0:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in stats["rejected_by_reason"].items())
+        print(f"vlforge: the job accepted nothing: {stats['read']} items read, {stats['rejected']} rejected"
+              f"{f' ({reasons})' if reasons else ''}; see {stats['rejects_file']}", file=sys.stderr)
+        return EXIT_NOTHING_ACCEPTED
     return 0
 
 

@@ -19,6 +19,7 @@ tasks run; they never copy any of this.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -111,6 +112,20 @@ def record_failure(layout: OutputLayout, index: int, attempt: int, error: str) -
                                              "rejected": 0, "error": error})
 
 
+def refund_attempt(layout: OutputLayout, index: int, stopped_pids: set[int]) -> None:
+    """Takes back the attempt in flight of a task whose worker was stopped for another
+    task's fault (a local pool ends every worker when one dies): it is not charged."""
+    path = layout.progress(index)
+    record = read_progress(path)
+    if record is None or "error" in record or record.get("pid") not in stopped_pids:
+        return
+    record["attempt"] -= 1
+    if record["attempt"]:
+        _write_progress(path, record)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _read_part(corpus: Corpus, part: Part, ctx: TaskContext) -> Iterator[Outcome]:
     """The reader's outcomes for one part; a reader that raises ends the part with a reject."""
     if corpus.suffixes and not part.path.lower().endswith(corpus.suffixes):
@@ -178,7 +193,8 @@ class _Progress:
 
     def __init__(self, path: Path, task_index: int, attempt: int):
         self.path = path
-        self.record = {"task": task_index, "attempt": attempt, "accepted": 0, "rejected": 0}
+        self.record = {"task": task_index, "attempt": attempt, "accepted": 0, "rejected": 0,
+                       "pid": os.getpid()}
         self.written = 0
         _write_progress(path, self.record)
 

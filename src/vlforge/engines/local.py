@@ -4,18 +4,24 @@ Workers are started with `spawn` so that nothing of the parent (threads, an open
 torch runtime) is copied into them half-initialised. Each worker keeps its heavy resources
 (a browser, a model) across the tasks it runs. A worker that dies takes its pool with it:
 the pool is rebuilt and the unfinished tasks are submitted again; the retry policy
-(engines.base) charges the attempt the dead worker spent.
+(engines.base) charges the attempt the dead worker spent, and only that one: the other
+workers the broken pool stopped (SIGTERM) get theirs back.
+
+Ctrl-C is the driver's alone: workers ignore SIGINT (the terminal sends it to every
+process of the job, and each would print its own traceback), and the driver stops them
+when it is interrupted; committed tasks stay, and a re-run resumes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from vlforge.contract import Task
 from vlforge.engines.base import Engine, TaskResult, run_with_retries
-from vlforge.engines.executor import JobSpec
+from vlforge.engines.executor import JobSpec, OutputLayout, refund_attempt
 from vlforge.engines.monitor import Monitor
 
 
@@ -32,8 +38,19 @@ class LocalEngine(Engine):
         results: dict[int, TaskResult] = {}
         todo = list(tasks)
         while todo:
-            with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=context) as pool:
+            pool = ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=context,
+                                       initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+            try:
                 todo = self._drain(pool, job, todo, results, monitor)
+            except KeyboardInterrupt:
+                _stop_workers(pool)
+                raise
+            finally:
+                processes = dict(pool._processes or {})  # shutdown forgets them
+                pool.shutdown(cancel_futures=True)
+            stopped = {pid for pid, process in processes.items() if process.exitcode == -signal.SIGTERM}
+            for task in todo:
+                refund_attempt(OutputLayout(job.output_dir, job.corpus), task.index, stopped)
         return results
 
     @staticmethod
@@ -51,3 +68,9 @@ class LocalEngine(Engine):
                     return sorted([task, *pending.values()], key=lambda t: t.index)
                 monitor.task_done(results[task.index])
         return []
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Ends the workers now, not after their tasks (shutdown alone waits for those)."""
+    for process in list((pool._processes or {}).values()):  # no public way before Python 3.14
+        process.terminate()

@@ -1,4 +1,9 @@
-"""Progress lines while a job runs and the summary table at its end (to stderr).
+"""Progress while a job runs and the summary table at its end (to stderr).
+
+On a terminal, a progress bar over the job's tasks with rate and ETA (tqdm); otherwise, a
+plain line every few seconds. Counts shown are those of committed tasks plus the attempts
+in flight, so they never exceed the task totals; a corpus's job-level dedup runs after
+every task, so while it is pending "accepted" says "before job dedup".
 
 The monitor hears of a task in two ways, on every engine: `watch_progress` polls the
 progress files that attempts in flight rewrite (executor), and the engine calls `task_done`
@@ -24,16 +29,18 @@ POLL_S = 0.5  # seconds between two looks at the progress files
 
 
 class Monitor:
-    """Collects increments from tasks in flight and finished tasks; prints at most every `every_s`."""
+    """Collects counts of tasks in flight and finished tasks; shows them at most every `every_s`."""
 
     def __init__(self, corpus: str, total_tasks: int, stream: TextIO | None = None,
-                 every_s: float | None = None, quiet: bool = False):
+                 every_s: float | None = None, quiet: bool = False, dedup_after: bool = False):
         self.corpus = corpus
         self.total_tasks = total_tasks
         self.stream = stream or sys.stderr
         interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every_s = every_s if every_s is not None else (0.5 if interactive else 5.0)
         self.quiet = quiet
+        self.dedup_after = dedup_after
+        self.bar = _progress_bar(corpus, total_tasks, self.stream) if interactive and not quiet else None
         self.started = time.perf_counter()
         self.last_print = 0.0
         self.accepted = self.rejected = 0
@@ -70,20 +77,58 @@ class Monitor:
         rejected = self.rejected + sum(r for _, _, r in self.in_flight.values())
         return accepted, rejected
 
+    def status(self) -> str:
+        accepted, rejected = self._totals()
+        before = " (before job dedup)" if self.dedup_after else ""
+        return f"accepted {accepted}{before}  rejected {rejected}"
+
     def _maybe_print(self) -> None:
         now = time.perf_counter()
         if self.quiet or now - self.last_print < self.every_s:
             return
         self.last_print = now
-        accepted, rejected = self._totals()
-        rate = (accepted + rejected) / max(now - self.started, 1e-9)
-        print(f"[{self.corpus}] tasks {self.done_tasks}/{self.total_tasks}  accepted {accepted}  "
-              f"rejected {rejected}  {rate:,.0f} items/s", file=self.stream, flush=True)
+        if self.bar is not None:
+            self._update_bar()
+            return
+        elapsed = now - self.started
+        rate = sum(self._totals()) / max(elapsed, 1e-9)
+        print(f"[{self.corpus}] tasks {self.done_tasks}/{self.total_tasks}  {self.status()}  "
+              f"{rate:,.0f} items/s{_eta(elapsed, self.done_tasks + self.failed_tasks, self.total_tasks)}",
+              file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Ends the progress bar (the job ended, or was interrupted)."""
+        if self.bar is not None:
+            self._update_bar()
+            self.bar.close()
+            self.bar = None
+
+    def _update_bar(self) -> None:
+        self.bar.set_postfix_str(self.status(), refresh=False)
+        self.bar.update(self.done_tasks + self.failed_tasks - self.bar.n)  # tqdm: rate and ETA
+        self.bar.refresh()
 
     def summary(self, stats: dict) -> None:
+        self.close()
         if self.quiet:
             return
         print(format_summary(stats), file=self.stream, flush=True)
+
+
+def _progress_bar(corpus: str, total_tasks: int, stream: TextIO):
+    """A tqdm bar over the job's tasks, or None where tqdm is not installed (plain lines)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total_tasks, desc=f"[{corpus}]", unit="task", file=stream, dynamic_ncols=True,
+                mininterval=0)
+
+
+def _eta(elapsed: float, ended: int, total: int) -> str:
+    if not ended or ended >= total:
+        return ""
+    return f"  about {elapsed / ended * (total - ended):,.0f} s left"
 
 
 def _poll(layout: OutputLayout, monitor: Monitor) -> None:

@@ -117,20 +117,27 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
     started = time.perf_counter()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
     runner = make_engine(engine, workers) if isinstance(engine, str) else engine
-    monitor = Monitor(corpus_name, len(tasks), quiet=quiet)
-    with watch_progress(OutputLayout(job.output_dir, job.corpus), monitor):
-        results = runner.run(job, tasks, monitor)
+    monitor = Monitor(corpus_name, len(tasks), quiet=quiet, dedup_after=_dedup_enabled(job))
+    try:
+        with watch_progress(OutputLayout(job.output_dir, job.corpus), monitor):
+            results = runner.run(job, tasks, monitor)
+    finally:
+        monitor.close()  # an interrupted job's bar ends before the line that says so
     stats = finalize(job, tasks, results, runner, time.perf_counter() - started)
     monitor.summary(stats)
     return stats
 
 
+def _dedup_enabled(job: JobSpec) -> bool:
+    dedup = load_corpus(job.corpus_module).job_dedup
+    return dedup is not None and bool(get_option(job.options, dedup.enabled_option))
+
+
 def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple[int, Reject]]:
     """The corpus's job-level dedup, once every task has committed (else nothing yet)."""
-    dedup = load_corpus(job.corpus_module).job_dedup
-    if not complete or dedup is None or not get_option(job.options, dedup.enabled_option):
+    if not complete or not _dedup_enabled(job):
         return []
-    return run_job_dedup(layout, dedup)
+    return run_job_dedup(layout, load_corpus(job.corpus_module).job_dedup)
 
 
 def finalize(job: JobSpec, tasks: list[Task], results: dict[int, TaskResult], engine: Engine,

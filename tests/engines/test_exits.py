@@ -1,0 +1,46 @@
+"""How `vlforge run` ends: exit 4 when nothing was accepted, one line on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO, run_cli, write_jsonl
+
+from vlforge.engines.executor import PROGRESS_EVERY
+
+HERE = os.path.dirname(__file__)
+
+
+def test_a_job_that_accepts_nothing_says_so_and_exits_4(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"text": ""}, "{bad"])
+    result = run_cli("run", "text", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out"), "-q")
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines() == [
+        f"vlforge: the job accepted nothing: 2 items read, 2 rejected (empty_text 1, invalid_json 1); "
+        f"see {tmp_path / 'out/rejects.parquet'}"]
+
+
+def test_ctrl_c_ends_the_job_with_one_line_and_no_traceback_from_any_process(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.txt", "b.txt"):  # tasks that wait (waiting_corpus) until interrupted
+        (inputs / name).write_text("".join(f"line {i}\n" for i in range(PROGRESS_EVERY + 5)))
+    out = tmp_path / "out"
+    script = (f"import sys; sys.path.insert(0, {HERE!r}); "
+              "from vlforge.contract import register_corpus_module; "
+              "register_corpus_module('waiting', 'waiting_corpus'); "
+              "from vlforge.cli import main; "
+              f"raise SystemExit(main(['run', 'waiting', {str(inputs)!r}, '-o', {str(out)!r}, "
+              "'--set', 'tasks.max_files=1']))")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("_tasks/*.progress"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of the job
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "vlforge: interrupted; re-run the same command to resume"
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
