@@ -14,6 +14,7 @@ import pypdfium2 as pdfium
 import pytest
 from conftest import run_cli
 
+from vlforge.cli import EXIT_NOTHING_ACCEPTED
 from vlforge.documents.latex import to_markdown
 from vlforge.documents.references import UNRESOLVED, number_labels
 
@@ -111,7 +112,8 @@ def test_unresolved_reference_rejects_the_page(tmp_path):
     showing them is rejected with its own reason."""
     main, _ = paper(tmp_path / "papers" / "broken", r"See \cite{nowhere} and Section~\ref{sec:none}.")
     output = tmp_path / "out"
-    run_cli("run", "arxiv", str(tmp_path / "papers"), "--output", str(output), "--workers", "1", check=True)
+    result = run_cli("run", "arxiv", str(tmp_path / "papers"), "--output", str(output), "--workers", "1")
+    assert result.returncode == EXIT_NOTHING_ACCEPTED  # the only page is dropped
     rejects = pq.read_table(output / "rejects.parquet").to_pylist()
     unresolved = [r for r in rejects if r["reason"] == "unresolved_reference"]
     assert unresolved and {r["stage"] for r in unresolved} == {"references"}

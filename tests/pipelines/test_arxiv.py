@@ -16,6 +16,7 @@ import pytest
 from conftest import REPO, load_stats, run_cli
 from PIL import Image
 
+from vlforge.cli import EXIT_NOTHING_ACCEPTED
 from vlforge.documents.align import clean_page_texts, markdown_tokens, tokens
 from vlforge.documents.papers import Role, role_of
 from vlforge.documents.pdf import open_pdf
@@ -155,8 +156,9 @@ def test_bad_inputs_are_rejected_with_reasons(job, papers):
 
 def test_threshold_option_moves_pages_to_the_ledger(papers, tmp_path, cli):
     output = tmp_path / "strict"
-    cli("run", "arxiv", str(papers / "folder"), "--output", str(output), "--workers", "1",
-        "--set", "arxiv.threshold=1.01", "--set", "arxiv.dpi=48", check=True)
+    result = cli("run", "arxiv", str(papers / "folder"), "--output", str(output), "--workers", "1",
+                 "--set", "arxiv.threshold=1.01", "--set", "arxiv.dpi=48")
+    assert result.returncode == EXIT_NOTHING_ACCEPTED and "accepted nothing" in result.stderr
     stats = load_stats(output)
     assert stats["accepted"] == 0 and stats["rejected_by_reason"] == {"low_boundary_score": 4}
 
