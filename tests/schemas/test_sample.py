@@ -26,10 +26,25 @@ def test_metadata_record_is_versioned_and_json_serialisable():
                     image=b"\x89PNG", image_format="png", image_size=(4, 3), metadata={"score": 0.5})
     record = json.loads(json.dumps(sample.metadata_record()))
     assert record["schema_version"] == SCHEMA_VERSION
-    assert record["image"] == {"format": "png", "width": 4, "height": 3, "bytes": 4}
-    assert record["provenance"]["licence"] == "MIT"
-    assert record["metadata"] == {"score": 0.5}
-    assert sample.text_extension == "txt" and sample.image_extension == "png"
+    assert (record["image_format"], record["image_width"], record["image_height"], record["image_bytes"]) == \
+        ("png", 4, 3, 4)
+    assert record["licence"] == "MIT" and record["source"] == "/d/a.txt"
+    assert json.loads(record["metadata"]) == {"score": 0.5}
+    assert json.loads(record["tools"]) == {"vlforge": "0.1.0"}
+    assert sample.image_extension == "png"
+
+
+def test_every_metadata_record_has_the_same_fields_and_types():
+    """Readers that infer one schema from the first samples (Hugging Face `datasets`) need
+    every sample of every corpus to agree: no nulls, no field that changes type."""
+    with_image = Sample("a", "notebooks", "x = 1", "code", Provenance("/n.ipynb", tools={"nbformat": "5"}),
+                        image=b"png", image_format="png", image_size=(2, 2), metadata={"cell": 1})
+    text_only = Sample("b", "text", "hi", "plain", Provenance("/t.txt"))
+    records = [with_image.metadata_record(), text_only.metadata_record()]
+    assert records[0].keys() == records[1].keys()
+    for name in records[0]:
+        assert type(records[0][name]) is type(records[1][name]), name
+        assert records[0][name] is not None
 
 
 def test_sample_refuses_inconsistent_fields():

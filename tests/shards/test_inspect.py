@@ -5,6 +5,7 @@ import tarfile
 from conftest import make_samples, run_cli
 from PIL import Image
 
+from vlforge.schemas import SCHEMA_VERSION
 from vlforge.shards import ShardWriter
 from vlforge.shards.inspect import summarize
 from vlforge.shards.writer import tar_header
@@ -58,7 +59,7 @@ def test_lint_decodes_every_member_and_lists_the_bad_ones(tmp_path):
     shards = write_shards(tmp_path, make_samples(3), max_count=10)
     clean = run_cli("inspect", str(tmp_path), "--lint")
     assert clean.returncode == 0 and "3 samples checked, 0 problems" in clean.stdout
-    meta = json.dumps({"schema_version": 1, "key": "bad_1"}).encode()
+    meta = json.dumps({"schema_version": SCHEMA_VERSION, "key": "bad_1"}).encode()
     _append_raw_sample(shards[0].path, "bad_1", {"json": meta, "png": b"\x89PNG\r\n\x1a\nnot really", "txt": b"x"})
     _append_raw_sample(shards[0].path, "bad_2", {"json": b"{oops", "txt": b"\xff\xfe"})
     result = run_cli("inspect", str(tmp_path), "--lint")

@@ -186,6 +186,37 @@ def write_pairs(directory, n=6):
     return directory
 
 
+def write_v1_shard(path, records):
+    """A shard as schema version 1 wrote it: the text member's extension says its kind
+    (md, py, conv.json), KEY.json nested, no parquet index beside it."""
+    import tarfile
+
+    with tarfile.open(path, "w") as tar:
+        for key, members in records:
+            for ext, payload in sorted(members.items()):
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_shards_of_schema_version_1_are_still_read(tok, tmp_path):
+    png = png_bytes(seed=1)
+    v1 = json.dumps({"schema_version": 1, "text_kind": "markdown", "image": {"format": "png"}}).encode()
+    conversation = {"id": "c", "conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]}
+    write_v1_shard(tmp_path / "old-000000-0000.tar", [
+        ("page_a", {"json": v1, "md": b"# Title\n\nA page.", "png": png}),
+        ("conv_b", {"json": json.dumps({"schema_version": 1, "text_kind": "conversation",
+                                        "metadata": {}}).encode(),
+                    "conv.json": json.dumps(conversation).encode()}),
+    ])
+    pairs = ShardSource(tmp_path, "multimodal", ExampleEncoder(tok, 512, N_IMAGE), shuffle=False)
+    prompt = tok.decode(next(pairs).input_ids)
+    assert "A page." in prompt and any(i in prompt for i in INSTRUCTIONS["markdown"])
+    sft = ShardSource(tmp_path, "sft", ExampleEncoder(tok, 512, N_IMAGE), shuffle=False)
+    assert "Hello." in tok.decode(next(sft).input_ids)
+
+
 def test_pairs_become_captioning_examples_with_the_text_as_the_answer(tok, tmp_path):
     source = ShardSource(write_pairs(tmp_path / "pairs"), "multimodal", ExampleEncoder(tok, 512, N_IMAGE),
                          shuffle=False)
@@ -197,9 +228,9 @@ def test_pairs_become_captioning_examples_with_the_text_as_the_answer(tok, tmp_p
     assert code.input_ids.count(tok.image_token_id) == N_IMAGE
     prompt = tok.decode(code.input_ids[:len(code) - len(span)]).replace(IMAGE_TOKEN * N_IMAGE, "<I>")
     assert prompt.startswith(f"{BOS_TOKEN}User: <I>\n") and prompt.endswith("\n\nAssistant:")
-    assert any(instruction in prompt for instruction in INSTRUCTIONS["py"])
+    assert any(instruction in prompt for instruction in INSTRUCTIONS["code"])
     page = tok.decode(examples[1].input_ids)
-    assert any(instruction in page for instruction in INSTRUCTIONS["txt"])
+    assert any(instruction in page for instruction in INSTRUCTIONS["plain"])
     assert Image.open(io.BytesIO(code.images[0])).size == (48, 32)
 
 
@@ -300,7 +331,7 @@ def test_encoder_refuses_a_sequence_too_short_for_an_image(tok):
         ExampleEncoder(tok, 512, 576)
     tight = ExampleEncoder(tok, N_IMAGE + 32, N_IMAGE)  # accepted, but no room for this prompt
     with pytest.raises(SkipRecord, match="prompt_too_long"):
-        tight.pair("k", b"png", "text", "txt")
+        tight.pair("k", b"png", "text", "plain")
 
 
 # --- ShardSource: ranks, epochs, resume ----------------------------------------------------

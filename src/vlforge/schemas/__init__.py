@@ -2,8 +2,11 @@
 
 from vlforge.schemas.sample import (
     IMAGE_EXTENSIONS,
+    LEGACY_TEXT_MEMBERS,
+    METADATA_MEMBER,
     SCHEMA_VERSION,
-    TEXT_EXTENSIONS,
+    TEXT_KINDS,
+    TEXT_MEMBER,
     Provenance,
     Reject,
     Sample,
@@ -11,6 +14,7 @@ from vlforge.schemas.sample import (
     file_checksum,
     make_key,
     source_digest,
+    to_json,
 )
 from vlforge.schemas.tables import INDEX_SCHEMA, REJECT_SCHEMA
 
@@ -19,11 +23,15 @@ __all__ = [
     "INDEX_SCHEMA",
     "REJECT_SCHEMA",
     "SCHEMA_VERSION",
-    "TEXT_EXTENSIONS",
+    "LEGACY_TEXT_MEMBERS",
+    "METADATA_MEMBER",
+    "TEXT_KINDS",
+    "TEXT_MEMBER",
     "Provenance",
     "Reject",
     "Sample",
     "checksum",
+    "to_json",
     "file_checksum",
     "make_key",
     "source_digest",

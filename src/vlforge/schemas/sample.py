@@ -8,25 +8,29 @@ and Rejects to the ledger, so every item read ends in exactly one of the two pla
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# Bumped whenever the metadata layout (`KEY.json`) changes incompatibly.
-SCHEMA_VERSION = 1
+# Bumped whenever the shard layout changes incompatibly.
+# 1: text members by kind (txt/md/py/conv.json), nested KEY.json with per-sample types.
+# 2: every sample the same members: KEY.json (one flat schema for every corpus), KEY.txt
+#    (the text, whatever its kind), and one image member whose extension is fixed per corpus.
+SCHEMA_VERSION = 2
 
-# Text kinds and the shard member extension each one is written under. Conversations are
-# JSON so readers decode them; the `conv.` prefix keeps them apart from the metadata member.
-TEXT_EXTENSIONS = {
-    "plain": "txt",
-    "markdown": "md",
-    "code": "py",
-    "conversation": "conv.json",
-}
+# The text kinds; the kind is a field of KEY.json, never a member extension, so that readers
+# that build their columns from the first samples (Hugging Face `datasets`) see every text.
+TEXT_KINDS = ("plain", "markdown", "code", "conversation")
+TEXT_MEMBER = "txt"
+METADATA_MEMBER = "json"
 
 # Image formats we store, by the extension their member is written under.
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+# Schema version 1's text members, which readers still understand.
+LEGACY_TEXT_MEMBERS = {"txt": "plain", "md": "markdown", "py": "code", "conv.json": "conversation"}
 
 # WebDataset (and the HF webdataset builder) split a member name at the first dot, so a key
 # must not contain one; slashes would make sub-directories inside the tar.
@@ -98,8 +102,8 @@ class Sample:
     scratch: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.text_kind not in TEXT_EXTENSIONS:
-            raise ValueError(f"text_kind {self.text_kind!r} is not one of {sorted(TEXT_EXTENSIONS)}")
+        if self.text_kind not in TEXT_KINDS:
+            raise ValueError(f"text_kind {self.text_kind!r} is not one of {TEXT_KINDS}")
         if (self.image is None) != (self.image_format is None):
             raise ValueError("image and image_format go together")
         if self.image_format is not None and self.image_format not in IMAGE_EXTENSIONS:
@@ -108,29 +112,38 @@ class Sample:
             raise ValueError(f"sample key {self.key!r} may hold only letters, digits, '_' and '-'")
 
     @property
-    def text_extension(self) -> str:
-        return TEXT_EXTENSIONS[self.text_kind]
-
-    @property
     def image_extension(self) -> str | None:
         return IMAGE_EXTENSIONS[self.image_format] if self.image_format else None
 
     def metadata_record(self) -> dict[str, Any]:
-        """What goes into the `KEY.json` member (schema version SCHEMA_VERSION)."""
-        image = None
-        if self.image is not None:
-            width, height = self.image_size or (None, None)
-            image = {"format": self.image_format, "width": width, "height": height, "bytes": len(self.image)}
+        """What goes into the `KEY.json` member (schema version SCHEMA_VERSION).
+
+        The same fields with the same types for every sample of every corpus: absent values
+        are "" or 0, never null, and the free-form parts (tool versions, the corpus's own
+        metadata) are JSON strings, so any number of corpora load as one table.
+        """
+        width, height = self.image_size or (0, 0)
         return {
             "schema_version": SCHEMA_VERSION,
             "key": self.key,
             "corpus": self.corpus,
             "text_kind": self.text_kind,
             "text_chars": len(self.text),
-            "image": image,
-            "provenance": self.provenance.to_dict(),
-            "metadata": self.metadata,
+            "image_format": self.image_format or "",
+            "image_width": width,
+            "image_height": height,
+            "image_bytes": len(self.image) if self.image is not None else 0,
+            "source": self.provenance.source,
+            "checksum": self.provenance.checksum,
+            "licence": self.provenance.licence or "",
+            "tools": to_json(dict(sorted(self.provenance.tools.items()))),
+            "metadata": to_json(self.metadata),
         }
+
+
+def to_json(value: Any) -> str:
+    """The one JSON spelling of metadata in shards and indexes: sorted keys, UTF-8 as is."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

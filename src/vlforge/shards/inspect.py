@@ -18,11 +18,20 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from vlforge.errors import VlforgeError
-from vlforge.schemas import IMAGE_EXTENSIONS, SCHEMA_VERSION, TEXT_EXTENSIONS
-from vlforge.shards.reader import find_shards, iter_samples
+from vlforge.images import to_rgb
+from vlforge.schemas import METADATA_MEMBER, SCHEMA_VERSION
+from vlforge.shards.reader import (
+    IMAGE_MEMBERS,
+    TEXT_MEMBERS,
+    find_shards,
+    iter_samples,
+    sample_image,
+    sample_metadata,
+    sample_text,
+)
 
-IMAGE_EXTS = set(IMAGE_EXTENSIONS.values())
-TEXT_EXTS = set(TEXT_EXTENSIONS.values())
+IMAGE_EXTS = set(IMAGE_MEMBERS)
+TEXT_EXTS = set(TEXT_MEMBERS)
 CJK_FONT_PATHS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -36,22 +45,12 @@ def _shards_or_fail(path: str) -> list[Path]:
     return shards
 
 
-def _metadata(sample: dict) -> dict:
-    return json.loads(sample["json"]) if "json" in sample else {}
-
-
-def _text_member(sample: dict) -> tuple[str, bytes] | None:
-    for ext in sorted(TEXT_EXTS):
-        if ext in sample:
-            return ext, sample[ext]
-    return None
-
-
-def _image_member(sample: dict) -> tuple[str, bytes] | None:
-    for ext in sorted(IMAGE_EXTS):
-        if ext in sample:
-            return ext, sample[ext]
-    return None
+def image_size(meta: dict) -> tuple[int, int] | None:
+    """(width, height) from a KEY.json of either schema version, None without an image."""
+    if meta.get("schema_version", SCHEMA_VERSION) >= 2:
+        return (meta["image_width"], meta["image_height"]) if meta.get("image_format") else None
+    image = meta.get("image")
+    return (image.get("width") or 0, image.get("height") or 0) if image else None
 
 
 def distribution(values: list[float]) -> dict:
@@ -75,12 +74,12 @@ def summarize(path: str) -> dict:
     heights: list[int] = []
     for shard in shards:
         for sample in iter_samples(shard):
-            meta = _metadata(sample)
+            meta = sample_metadata(sample)
             per_corpus[meta.get("corpus", "?")] += 1
             text_chars.append(meta.get("text_chars", 0))
-            if meta.get("image"):
-                widths.append(meta["image"].get("width") or 0)
-                heights.append(meta["image"].get("height") or 0)
+            if size := image_size(meta):
+                widths.append(size[0])
+                heights.append(size[1])
     return {
         "shards": len(shards),
         "bytes": sum(s.stat().st_size for s in shards),
@@ -117,11 +116,11 @@ def find_sample(path: str, key: str) -> dict:
 def show(path: str, key: str, image_dir: str = ".") -> tuple[str, str | None]:
     """(printable metadata + text, path of the image written or None)."""
     sample = find_sample(path, key)
-    meta = _metadata(sample)
-    text = _text_member(sample)
-    body = text[1].decode("utf-8", errors="replace") if text else ""
+    meta = sample_metadata(sample)
+    text = sample_text(sample)
+    body = text[1] if text else ""
     image_path = None
-    image = _image_member(sample)
+    image = sample_image(sample)
     if image:
         Path(image_dir).mkdir(parents=True, exist_ok=True)
         image_path = str(Path(image_dir) / f"{key}.{image[0]}")
@@ -143,7 +142,7 @@ class LintProblem:
 
 def _member_problem(ext: str, payload: bytes) -> str | None:
     try:
-        if ext == "json" or ext.endswith(".json"):
+        if ext == METADATA_MEMBER or ext.endswith(".json"):
             json.loads(payload)
         elif ext in TEXT_EXTS:
             payload.decode("utf-8")
@@ -168,7 +167,7 @@ def _sample_problems(sample: dict) -> list[tuple[str, str]]:
             problems.append(("json", f"metadata key {meta.get('key')!r} differs from the member key"))
         if meta.get("schema_version") != SCHEMA_VERSION:
             problems.append(("json", f"schema_version {meta.get('schema_version')!r}, expected {SCHEMA_VERSION}"))
-    if _text_member(sample) is None:
+    if not TEXT_EXTS & sample.keys():
         problems.append(("txt", "missing text member"))
     return problems
 
@@ -198,14 +197,14 @@ def _font(size: int) -> ImageFont.ImageFont:
 def _tile(sample: dict, tile: int, text_lines: int, font) -> Image.Image:
     line_height = font.size + 4
     canvas = Image.new("RGB", (tile, tile + text_lines * line_height + 8), "white")
-    image = _image_member(sample)
+    image = sample_image(sample)
     if image:
         with Image.open(io.BytesIO(image[1])) as img:
-            thumb = img.convert("RGB")
+            thumb = to_rgb(img)
             thumb.thumbnail((tile, tile))
             canvas.paste(thumb, ((tile - thumb.width) // 2, (tile - thumb.height) // 2))
-    text = _text_member(sample)
-    words = text[1].decode("utf-8", errors="replace") if text else ""
+    text = sample_text(sample)
+    words = text[1] if text else ""
     width_chars = max(8, tile // max(1, font.size // 2 + 1))
     lines = textwrap.wrap(" ".join(words.split()), width_chars)[: (text_lines if image else text_lines + tile // line_height)]
     top = tile + 4 if image else 4

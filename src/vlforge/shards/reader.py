@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
+from vlforge.schemas import IMAGE_EXTENSIONS, LEGACY_TEXT_MEMBERS, METADATA_MEMBER, TEXT_MEMBER
 
 
 def find_shards(path: str | os.PathLike) -> list[Path]:
@@ -43,3 +45,35 @@ def iter_samples(shard: str | os.PathLike) -> Iterator[dict]:
             current[ext] = tar.extractfile(member).read()
     if current is not None:
         yield current
+
+
+# Where a sample's text is: the text member, then schema version 1's members by kind.
+TEXT_MEMBERS = (TEXT_MEMBER, *sorted(set(LEGACY_TEXT_MEMBERS) - {TEXT_MEMBER}))
+IMAGE_MEMBERS = tuple(IMAGE_EXTENSIONS.values())
+
+
+def sample_metadata(sample: dict) -> dict:
+    """KEY.json of a sample from iter_samples ({} when it has none)."""
+    return json.loads(sample[METADATA_MEMBER]) if METADATA_MEMBER in sample else {}
+
+
+def sample_text(sample: dict) -> tuple[str, str] | None:
+    """(text kind, text) of a sample from iter_samples, whichever schema version wrote it."""
+    member = next((m for m in TEXT_MEMBERS if m in sample), None)
+    if member is None:
+        return None
+    kind = sample_metadata(sample).get("text_kind") or LEGACY_TEXT_MEMBERS[member]
+    return kind, sample[member].decode("utf-8", errors="replace")
+
+
+def sample_image(sample: dict) -> tuple[str, bytes] | None:
+    """(extension, bytes) of a sample's image member, or None."""
+    member = next((m for m in IMAGE_MEMBERS if m in sample), None)
+    return (member, sample[member]) if member else None
+
+
+def free_form(value: dict | str | None) -> dict:
+    """A KEY.json `metadata` (or `tools`) field: a JSON string since schema version 2."""
+    if isinstance(value, str):
+        return json.loads(value) if value else {}
+    return value or {}

@@ -1,8 +1,8 @@
 """WebDataset tar shards with deterministic bytes, atomic renames and a parquet index each.
 
-A shard is a plain tar: for every sample, its members `KEY.<image ext>`, `KEY.json`,
-`KEY.<text ext>` in sorted order, every header with the same mtime, owner and mode, so the
-same samples always give the same bytes. A shard is written as `NAME.tar.tmp` and renamed
+A shard is a plain tar: for every sample, its members `KEY.json`, `KEY.<image ext>` (when
+it has an image; one extension per corpus) and `KEY.txt` in sorted order, every header with
+the same mtime, owner and mode, so the same samples always give the same bytes. A shard is written as `NAME.tar.tmp` and renamed
 to `NAME.tar` once complete; its index `NAME.parquet` is renamed into place just before
 (vlforge.atomic: the tar's temporary file lives as long as the shard is open, the index's
 only while it is written).
@@ -10,7 +10,6 @@ only while it is written).
 
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlforge.atomic import atomic_path, temporary_path
-from vlforge.schemas import INDEX_SCHEMA, Sample
+from vlforge.schemas import INDEX_SCHEMA, METADATA_MEMBER, TEXT_MEMBER, Sample, to_json
 from vlforge.shards.reader import iter_samples
 
 # Fixed header fields: nothing about the machine, the user or the clock gets into a shard.
@@ -43,8 +42,8 @@ class ShardInfo:
 def sample_members(sample: Sample) -> list[tuple[str, bytes]]:
     """The (member name, payload) pairs of one sample, in the order they go into the tar."""
     members = [
-        (f"{sample.key}.json", json.dumps(sample.metadata_record(), sort_keys=True, ensure_ascii=False).encode()),
-        (f"{sample.key}.{sample.text_extension}", sample.text.encode("utf-8")),
+        (f"{sample.key}.{METADATA_MEMBER}", to_json(sample.metadata_record()).encode()),
+        (f"{sample.key}.{TEXT_MEMBER}", sample.text.encode("utf-8")),
     ]
     if sample.image is not None:
         members.append((f"{sample.key}.{sample.image_extension}", sample.image))
@@ -76,7 +75,7 @@ def _index_row(sample: Sample, shard_name: str, offset: int, text_bytes: int) ->
         "width": width,
         "height": height,
         "source": sample.provenance.source,
-        "metadata": json.dumps(sample.metadata, sort_keys=True, ensure_ascii=False),
+        "metadata": to_json(sample.metadata),
     }
 
 
@@ -105,7 +104,7 @@ class _OpenShard:
             self.file.write(NUL * padding)
 
     def add(self, sample: Sample, members: list[tuple[str, bytes]]) -> None:
-        text_name = f"{sample.key}.{sample.text_extension}"
+        text_name = f"{sample.key}.{TEXT_MEMBER}"
         text_bytes = next(len(payload) for name, payload in members if name == text_name)
         self.add_members(members, _index_row(sample, self.final_path.name, 0, text_bytes))
 

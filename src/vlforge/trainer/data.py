@@ -2,19 +2,19 @@
 
 Three kinds of shard, three kinds of example (labels aligned with input_ids, -100 ignored):
 
-    language     text shards (KEY.txt / KEY.md; records without an image)
+    language     text shards (records without an image)
                  [bos] text [eos], all supervised; a long text is cut into max_seq_len
                  chunks (a last chunk of one token is dropped: it predicts nothing)
-    multimodal   image pairs: notebooks (png + py), pages from ebooks/html/arxiv/pdf
-                 (png + md/txt); captioning-style, through the "deepseek" chat format with
+    multimodal   image pairs: notebooks (png + code), pages from ebooks/html/arxiv/pdf
+                 (png + markdown/plain text); captioning-style, through the "deepseek" chat format with
                  an empty system prompt:
                      User: <image_placeholder>\\n{instruction}\\n\\nAssistant: {text}<eos>
                  the instruction picked from a short list by the key's hash and the text
-                 member's kind; only " {text}" + eos are supervised. Too long: the answer
+                 kind; only " {text}" + eos are supervised. Too long: the answer
                  is cut (and then has no eos: the text did not end there); the prompt with
                  its image tokens is never cut.
-    sft          KEY.conv.json (the record exactly as the sft job read it, in the LLaVA,
-                 DeepSeek-VL or ms-swift layout) + KEY.png/jpg (first image) + the extra
+    sft          text kind `conversation` (the record exactly as the sft job read it, in
+                 the LLaVA, DeepSeek-VL or ms-swift layout) + the image member + the extra
                  images in KEY.json metadata `extra_images`; through the chat format with
                  the default system prompt (or the record's own); answers + eos supervised.
                  Too long: cut at max_seq_len, never inside an image's token run.
@@ -43,9 +43,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from vlforge.errors import VlforgeError
-from vlforge.shards.reader import find_shards, split_member_name
+from vlforge.schemas import LEGACY_TEXT_MEMBERS, METADATA_MEMBER
+from vlforge.shards.reader import (
+    IMAGE_MEMBERS,
+    TEXT_MEMBERS,
+    find_shards,
+    free_form,
+    split_member_name,
+)
 from vlforge.taxonomy.records import RecordError, parse_record
 from vlforge.trainer.chat_format import (
     ASSISTANT,
@@ -60,22 +68,17 @@ from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
 
 KINDS = ("language", "multimodal", "sft")
 MODALITIES = ("language", "multimodal")
-TEXT_MEMBERS = ("txt", "md", "py")  # preference order when a record has several
-IMAGE_MEMBERS = ("png", "jpg", "webp")
-CONVERSATION_MEMBER = "conv.json"
-METADATA_MEMBER = "json"
-
-# Instructions for captioning-style pairs, by the text member's kind. A few wordings so the
+# Instructions for captioning-style pairs, by the text's kind. A few wordings so the
 # model learns the task, not one string; the key's hash picks one, so a sample always gets
 # the same prompt.
 INSTRUCTIONS = {
-    "py": ("Write the code that produced this plot.",
+    "code": ("Write the code that produced this plot.",
            "Write the Python code that generates this output.",
            "Reproduce this figure with Python code."),
-    "md": ("Convert this page to markdown.",
+    "markdown": ("Convert this page to markdown.",
            "Transcribe the page as markdown.",
            "Write the markdown of this document."),
-    "txt": ("Transcribe the page.",
+    "plain": ("Transcribe the page.",
             "Read the text in this image.",
             "Write down the text on this page."),
 }
@@ -106,8 +109,8 @@ class Example:
         return len(self.input_ids)
 
 
-def pick_instruction(key: str, text_member: str) -> str:
-    choices = INSTRUCTIONS[text_member]
+def pick_instruction(key: str, text_kind: str) -> str:
+    choices = INSTRUCTIONS[text_kind]
     return choices[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(choices)]
 
 
@@ -158,10 +161,10 @@ class ExampleEncoder:
         return [Example(f"{key}#{i}" if i else key, "language", chunk, list(chunk))
                 for i, chunk in enumerate(chunks) if len(chunk) > 1]
 
-    def pair(self, key: str, image: bytes, text: str, text_member: str) -> list[Example]:
+    def pair(self, key: str, image: bytes, text: str, text_kind: str) -> list[Example]:
         if not text.strip():
             raise SkipRecord("empty_text")
-        user = f"{IMAGE_TOKEN}\n{pick_instruction(key, text_member)}"
+        user = f"{IMAGE_TOKEN}\n{pick_instruction(key, text_kind)}"
         prompt = encode_prompt(self.tokenizer, user, self.num_image_tokens, system_prompt=self.pair_system_prompt)
         budget = self.max_seq_len - len(prompt)
         if budget < 1:
@@ -247,11 +250,12 @@ def conversation_turns(record: dict, num_images: int) -> tuple[str | None, list[
 
 @dataclass(frozen=True)
 class RecordRef:
-    """Where one sample's members lie: shard path and ext -> (data offset, size)."""
+    """Where one sample's members lie (member -> (data offset, size)) and its text's kind."""
 
     shard: str
     key: str
     members: dict[str, tuple[int, int]]
+    text_kind: str | None  # None: the record has no text member
 
     def first(self, names: Iterable[str]) -> str | None:
         return next((n for n in names if n in self.members), None)
@@ -260,16 +264,44 @@ class RecordRef:
     def has_image(self) -> bool:
         return self.first(IMAGE_MEMBERS) is not None
 
+    @property
+    def text_member(self) -> str | None:
+        return self.first(TEXT_MEMBERS)
+
 
 def scan_shard(path: str) -> list[RecordRef]:
-    """The records of one tar in file order, from its headers alone (payloads are skipped)."""
+    """The records of one tar in file order, from its headers (payloads are skipped) and the
+    text kinds of its parquet index; a shard without an index has its KEY.json read."""
     records: dict[str, dict[str, tuple[int, int]]] = {}
     with tarfile.open(path, mode="r:") as tar:
         for member in tar:
             if member.isfile():
                 key, ext = split_member_name(member.name)
                 records.setdefault(key, {})[ext] = (member.offset_data, member.size)
-    return [RecordRef(path, key, members) for key, members in records.items()]
+    kinds = _indexed_kinds(path) or _metadata_kinds(path, records)
+    return [RecordRef(path, key, members, kinds.get(key) if any(m in members for m in TEXT_MEMBERS) else None)
+            for key, members in records.items()]
+
+
+def _indexed_kinds(path: str) -> dict[str, str]:
+    index = os.path.splitext(path)[0] + ".parquet"
+    if not os.path.exists(index):
+        return {}
+    rows = pq.read_table(index, columns=["key", "text_kind"]).to_pylist()
+    return {row["key"]: row["text_kind"] for row in rows}
+
+
+def _metadata_kinds(path: str, records: dict[str, dict[str, tuple[int, int]]]) -> dict[str, str]:
+    kinds = {}
+    with open(path, "rb") as handle:
+        for key, members in records.items():
+            legacy = next((LEGACY_TEXT_MEMBERS[m] for m in TEXT_MEMBERS if m in members), None)
+            if METADATA_MEMBER in members:
+                offset, size = members[METADATA_MEMBER]
+                handle.seek(offset)
+                legacy = json.loads(handle.read(size)).get("text_kind", legacy)
+            kinds[key] = legacy
+    return kinds
 
 
 def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[RecordRef]:
@@ -282,11 +314,11 @@ def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
 
 def _wanted(ref: RecordRef, kind: str, modality: str | None) -> bool:
     if kind == "sft":
-        usable = CONVERSATION_MEMBER in ref.members
+        usable = ref.text_kind == "conversation"
         if modality is not None:
             usable = usable and ref.has_image == (modality == "multimodal")
         return usable
-    has_text = ref.first(TEXT_MEMBERS) is not None
+    has_text = ref.text_kind in INSTRUCTIONS  # plain, markdown or code: not a conversation
     return has_text and ref.has_image == (kind == "multimodal")
 
 
@@ -368,12 +400,11 @@ class ShardSource:
     def _encode(self, ref: RecordRef) -> list[Example]:
         try:
             if self.kind == "sft":
-                return self.encoder.conversation(ref.key, self._json(ref, CONVERSATION_MEMBER), self._images(ref))
-            member = ref.first(TEXT_MEMBERS)
-            text = self._read(ref, member).decode("utf-8")
+                return self.encoder.conversation(ref.key, self._json(ref, ref.text_member), self._images(ref))
+            text = self._read(ref, ref.text_member).decode("utf-8")
             if self.kind == "language":
                 return self.encoder.language(ref.key, text)
-            return self.encoder.pair(ref.key, self._read(ref, ref.first(IMAGE_MEMBERS)), text, member)
+            return self.encoder.pair(ref.key, self._read(ref, ref.first(IMAGE_MEMBERS)), text, ref.text_kind)
         except SkipRecord as skip:
             self.skipped[skip.reason] += 1
             return []
@@ -391,7 +422,7 @@ class ShardSource:
             return []
         extra = []
         if METADATA_MEMBER in ref.members:
-            metadata = self._json(ref, METADATA_MEMBER).get("metadata") or {}
+            metadata = free_form(self._json(ref, METADATA_MEMBER).get("metadata"))
             extra = [base64.b64decode(e["base64"]) for e in metadata.get("extra_images") or []]
         return [self._read(ref, first), *extra]
 

@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from vlforge.errors import VlforgeError
-from vlforge.shards.reader import find_shards, iter_samples
+from vlforge.shards.reader import find_shards, iter_samples, sample_image, sample_text
 from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
-from vlforge.trainer.data import IMAGE_MEMBERS, TEXT_MEMBERS, pick_instruction
+from vlforge.trainer.data import INSTRUCTIONS, pick_instruction
 from vlforge.trainer.distributed import DistEnv, all_reduce_sum
 from vlforge.trainer.images import preprocess_image
 from vlforge.trainer.model import sequence_logprob
@@ -117,7 +117,7 @@ class _Pair:
     image: bytes
     image_ext: str
     snippet: str
-    text_member: str
+    text_kind: str
 
 
 def _image_text_pairs(shards, answer_chars: int) -> list[_Pair]:
@@ -133,15 +133,14 @@ def _image_text_pairs(shards, answer_chars: int) -> list[_Pair]:
 
 
 def _as_pair(sample: dict, answer_chars: int) -> _Pair | None:
-    image_ext = next((e for e in IMAGE_MEMBERS if e in sample), None)
-    text_member = next((e for e in TEXT_MEMBERS if e in sample), None)
-    if image_ext is None or text_member is None:
+    image, text = sample_image(sample), sample_text(sample)
+    if image is None or text is None or text[0] not in INSTRUCTIONS:
         return None
-    text = sample[text_member].decode("utf-8", errors="replace")
+    (image_ext, image_bytes), (text_kind, text) = image, text
     snippet = re.sub(r"\s+", " ", text).strip()[:answer_chars].strip()
     if not snippet:
         return None
-    return _Pair(sample["__key__"], sample[image_ext], image_ext, snippet, text_member)
+    return _Pair(sample["__key__"], image_bytes, image_ext, snippet, text_kind)
 
 
 def _mc_row(pair: _Pair, pairs: list[_Pair], options: int, rng: random.Random, folder: Path) -> dict:
@@ -151,7 +150,7 @@ def _mc_row(pair: _Pair, pairs: list[_Pair], options: int, rng: random.Random, f
     image_name = f"images/{pair.key}.{pair.image_ext}"
     (folder / image_name).write_bytes(pair.image)
     return {"id": pair.key, "image": image_name, "answer": answer, "options": texts, "system": "",
-            "question": f"{IMAGE_TOKEN}\n{pick_instruction(pair.key, pair.text_member)}"}
+            "question": f"{IMAGE_TOKEN}\n{pick_instruction(pair.key, pair.text_kind)}"}
 
 
 # --- scoring -------------------------------------------------------------------------------

@@ -250,7 +250,7 @@ def _sft_sources(paths, source) -> dict:
         except VlforgeError as exc:  # none (or fewer than ranks) of this modality, or no shards
             errors.append(str(exc))
     if not found:
-        raise VlforgeError(f"no SFT conversations (KEY.conv.json) for every rank: {errors[0]}")
+        raise VlforgeError(f"no SFT conversations (text kind conversation) for every rank: {errors[0]}")
     return found
 
 

@@ -1,0 +1,36 @@
+"""Pixels as people see them: one way to turn any stored image into what a viewer shows.
+
+A PNG with an alpha channel shows its page's background through the transparent parts
+(white, for a notebook in Jupyter); a reader that converts to RGB without compositing shows
+black there instead. Everything that turns images into RGB (contact sheets, the report,
+flattening a corpus's images, the trainer) goes through `to_rgb`.
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+WHITE = (255, 255, 255)
+
+
+def has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
+def to_rgb(img: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
+    """The image composited onto `background` (when it has transparency), as RGB."""
+    if not has_alpha(img):
+        return img.convert("RGB")
+    rgba = img.convert("RGBA")
+    canvas = Image.new("RGBA", rgba.size, (*background, 255))
+    canvas.alpha_composite(rgba)
+    return canvas.convert("RGB")
+
+
+def png_bytes(img: Image.Image) -> bytes:
+    """Lossless PNG bytes of an image; the same pixels always give the same bytes."""
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=False)
+    return out.getvalue()

@@ -1,0 +1,83 @@
+"""A seeded random sample of accepted pairs, read straight from the shards by offset.
+
+The seed is the job's fingerprint, so the same job always shows the same pairs.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from vlforge.images import png_bytes, to_rgb
+from vlforge.report.collect import JobOutput, script_of
+from vlforge.shards.reader import sample_image, sample_text, split_member_name
+
+THUMBNAIL = 320
+TEXT_SHOWN = 600
+
+
+@dataclass(frozen=True)
+class ShownPair:
+    key: str
+    source: str
+    text_kind: str
+    text: str  # the first TEXT_SHOWN characters
+    text_chars: int
+    thumbnail: bytes | None  # PNG, at most THUMBNAIL pixels a side, transparency flattened
+    size: tuple[int, int] | None
+
+
+def pick(output: JobOutput, n: int) -> list[dict]:
+    """n index rows chosen at random (seeded by the job), in key order."""
+    rng = random.Random(output.job.get("fingerprint", "") or str(output.root.name))
+    rows = sorted(output.index, key=lambda r: r["key"])
+    return sorted(rng.sample(rows, min(n, len(rows))), key=lambda r: r["key"])
+
+
+def read_members(shard: Path, offset: int, key: str) -> dict:
+    """One sample's members (extension -> bytes), starting at its first header's offset."""
+    members: dict = {}
+    with open(shard, "rb") as handle:
+        handle.seek(offset)
+        with tarfile.open(fileobj=handle, mode="r:") as tar:
+            for member in tar:
+                member_key, ext = split_member_name(member.name)
+                if member_key != key:
+                    break
+                members[ext] = tar.extractfile(member).read()
+    return members
+
+
+def shown_pair(output: JobOutput, row: dict) -> ShownPair:
+    members = read_members(output.root / "shards" / row["shard"], row["offset"], row["key"])
+    kind, text = sample_text(members) or ("none", "")
+    image = sample_image(members)
+    thumbnail, size = (_thumbnail(image[1]) if image else (None, None))
+    return ShownPair(row["key"], row["source"], kind, text[:TEXT_SHOWN], len(text), thumbnail, size)
+
+
+def _thumbnail(data: bytes) -> tuple[bytes, tuple[int, int]]:
+    with Image.open(io.BytesIO(data)) as img:
+        size = img.size
+        rgb = to_rgb(img)
+    rgb.thumbnail((THUMBNAIL, THUMBNAIL))
+    return png_bytes(rgb), size
+
+
+def script_mix(output: JobOutput, n: int) -> tuple[dict[str, int], int]:
+    """Counts of the script each text is written in, over a seeded sample of n samples."""
+    rows = pick(output, n)
+    counts = Counter(script_of(shown_pair_text(output, row)) for row in rows)
+    return dict(counts.most_common()), len(rows)
+
+
+def shown_pair_text(output: JobOutput, row: dict) -> str:
+    members = read_members(output.root / "shards" / row["shard"], row["offset"], row["key"])
+    found = sample_text(members)
+    return found[1] if found else ""
