@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 
@@ -23,6 +24,16 @@ class VlforgeError(Exception):
     """
 
 
+# `<_io.BytesIO object at 0x7f3a...>` in an exception's text: different on every run, so a
+# detail that kept it would make two runs of one job write different reject ledgers.
+_MEMORY_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def stable_text(text: str) -> str:
+    """Text with the memory addresses of object reprs taken out."""
+    return _MEMORY_ADDRESS.sub("", text)
+
+
 class Rejected(Exception):
     """One item (a book, a page, a record, a sample) is dropped with a stable reason.
 
@@ -34,7 +45,7 @@ class Rejected(Exception):
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
-        self.detail = detail
+        self.detail = stable_text(detail)
 
     def reject(self, source: str, item: str, stage: str) -> Reject:
         return Reject(source, item, stage, self.reason, self.detail)
@@ -44,7 +55,7 @@ def exception_detail(exc: BaseException) -> str:
     """`ValueError: bad thing (at module.py:42)`: enough to find the bug, one line."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return stable_text(f"{type(exc).__name__}: {exc}{where}")
 
 
 def run_handler(handler, args) -> int:

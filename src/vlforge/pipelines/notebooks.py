@@ -29,6 +29,10 @@ The stream, stage by stage (the formats themselves are parsed by documents.noteb
     render    SVG and HTML -> PNG in hermetic headless Chromium, one browser per worker
               process (rejects: the renderer's reasons; remote_reference for blocked requests)
     image     decodes, size, pixel count, blank (filters.images); sets image_size
+    flatten   every image as the notebook shows it, stored as PNG: transparent parts on
+              `notebooks.images.background` (Jupyter's white; a plain RGB conversion
+              would show them black), JPEG re-encoded losslessly, so the corpus has one
+              image member (png); opaque PNGs keep their bytes
     dedup     byte-identical images within the task, first occurrence kept (filters.dedup)
 Rejects of the candidate stages name the cell and output in their detail, as read's do.
 
@@ -39,12 +43,16 @@ the file path, or `DUMP#offset=N` (JSONL, byte offset of the row) / `DUMP#row=N`
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image, ImageColor
 
 from vlforge.contract import Corpus, JobDedup, Outcome, Part, Stage, TaskContext, per_sample
 from vlforge.documents.lines import iter_lines
@@ -61,13 +69,14 @@ from vlforge.documents.notebook import (
     parse_notebook,
     sniff_format,
 )
-from vlforge.errors import Rejected
+from vlforge.errors import Rejected, VlforgeError
 from vlforge.filters.code import DEFAULTS as CODE_DEFAULTS
 from vlforge.filters.code import code_filter, line_counts
 from vlforge.filters.dedup import DEFAULTS as DEDUP_DEFAULTS
 from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import image_filter
+from vlforge.images import has_alpha, png_bytes, to_rgb
 from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
@@ -111,6 +120,13 @@ DEFAULTS: dict[str, Any] = {
             "path_columns": ["max_stars_repo_path", "path"],
             "licence_columns": ["max_stars_repo_licenses", "licenses", "license", "licence",
                                 "detected_licenses", "license_type"],
+        },
+        "images": {
+            # What transparent parts of a plot are shown on (Jupyter's page is white).
+            "background": "#ffffff",
+            # Keep the stored bytes (before flattening or re-encoding) in metadata
+            # `original_image` (base64); off: the shard holds only what a viewer sees.
+            "keep_original": False,
         },
         # SVG/HTML rendering (scripts are always off, every non-file:/data: request blocked).
         "render": {
@@ -432,6 +448,35 @@ def render_markup(sample: Sample, ctx: TaskContext) -> Outcome:
     return sample
 
 
+def flatten_image(sample: Sample, ctx: TaskContext) -> Sample:
+    """The image as the notebook shows it, as PNG (see the module notes: flatten)."""
+    if sample.image_format == "png" and not png_has_alpha(sample.image):
+        return sample
+    opts = ctx.option("notebooks.images")
+    if opts["keep_original"]:
+        sample.metadata["original_image"] = {"format": sample.image_format,
+                                             "base64": base64.b64encode(sample.image).decode("ascii")}
+    with Image.open(io.BytesIO(sample.image)) as img:
+        sample.metadata["flattened_from"] = f"{sample.image_format} {img.mode}"
+        flat = to_rgb(img, ImageColor.getrgb(opts["background"])[:3])
+    sample.image, sample.image_format = png_bytes(flat), "png"
+    return sample
+
+
+def check_options(options: dict) -> None:
+    background = options["notebooks"]["images"]["background"]
+    try:
+        ImageColor.getrgb(background)
+    except ValueError:
+        raise VlforgeError(f"notebooks.images.background={background!r} is not a colour "
+                           "(use a name or #rrggbb)") from None
+
+
+def png_has_alpha(data: bytes) -> bool:
+    with Image.open(io.BytesIO(data)) as img:
+        return has_alpha(img)
+
+
 CORPUS = Corpus(
     name="notebooks",
     description="Jupyter notebooks (.ipynb, JSONL/parquet dumps) -> stored plot/table image + code pairs",
@@ -444,6 +489,7 @@ CORPUS = Corpus(
         code_filter(),
         per_sample(render_markup, "render"),
         image_filter(),
+        per_sample(flatten_image, "flatten"),
         image_dedup(),
     ),
     defaults=DEFAULTS,
@@ -453,4 +499,5 @@ CORPUS = Corpus(
     job_dedup=JobDedup("image_sha256", "duplicate_image", "filters.dedup.images"),
     # The render stage holds a Chromium per process: on Ray, actors keep it across tasks.
     actor_resources={},
+    check_options=check_options,
 )

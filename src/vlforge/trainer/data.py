@@ -45,7 +45,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from vlforge.errors import VlforgeError
+from vlforge.documents.sft import parse_record
+from vlforge.errors import Rejected, VlforgeError
 from vlforge.schemas import LEGACY_TEXT_MEMBERS, METADATA_MEMBER
 from vlforge.shards.reader import (
     IMAGE_MEMBERS,
@@ -54,7 +55,6 @@ from vlforge.shards.reader import (
     free_form,
     split_member_name,
 )
-from vlforge.taxonomy.records import RecordError, parse_record
 from vlforge.trainer.chat_format import (
     ASSISTANT,
     DEFAULT_SYSTEM_PROMPT,
@@ -237,7 +237,7 @@ def conversation_turns(record: dict, num_images: int) -> tuple[str | None, list[
     try:
         system, raw = _raw_turns(record)
         systems, turns = _merge(raw)
-    except (RecordError, KeyError, TypeError, AttributeError):
+    except (Rejected, KeyError, TypeError, AttributeError):
         raise SkipRecord("invalid_record") from None
     if not turns:
         raise SkipRecord("no_answer")
