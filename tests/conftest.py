@@ -108,3 +108,20 @@ def start_trap_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}", hits
+
+
+def job_samples(output) -> list[dict]:
+    """Every sample of a job's shards as a test reads it: key, text, image bytes (or None),
+    image extension, and KEY.json with its JSON-string fields (metadata, tools) parsed."""
+    from vlforge.shards.reader import find_shards, iter_samples, sample_image, sample_text
+
+    found = []
+    for shard in find_shards(Path(output) / "shards"):
+        for raw in iter_samples(shard):
+            meta = json.loads(raw["json"])
+            meta["metadata"], meta["tools"] = json.loads(meta["metadata"]), json.loads(meta["tools"])
+            image = sample_image(raw)
+            found.append({"key": raw["__key__"], "text": sample_text(raw)[1], "meta": meta,
+                          "image": image[1] if image else None, "image_ext": image[0] if image else None,
+                          "members": sorted(k for k in raw if not k.startswith("__"))})
+    return found

@@ -103,6 +103,10 @@ class Corpus:
     # Line-oriented suffixes whose large files may be split into byte ranges across tasks.
     splittable_suffixes: tuple[str, ...] = ()
     job_dedup: JobDedup | None = None
+    # The one image format of the corpus's samples (Sample.image_format): every sample with
+    # an image has this one, so every shard has one image member name, which readers that
+    # build their columns from the first samples need (Hugging Face `datasets`).
+    image_format: str = "png"
     # Stages hold a heavy per-process resource (a browser, a model): engines that can,
     # run such tasks in long-lived actors that keep it (Ray), with these resources each,
     # e.g. {"num_gpus": 1} for a model stage.

@@ -34,3 +34,14 @@ def png_bytes(img: Image.Image) -> bytes:
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=False)
     return out.getvalue()
+
+
+def as_png(data: bytes, background: tuple[int, int, int] = WHITE) -> tuple[bytes, str] | None:
+    """PNG bytes of what a viewer shows for an image (transparency on `background`), and
+    what it was ("jpeg RGB", "png RGBA"); None when the bytes are an opaque PNG already and
+    are kept unchanged. JPEG pixels are stored as decoded: lossless from here on."""
+    with Image.open(io.BytesIO(data)) as img:
+        if img.format == "PNG" and not has_alpha(img):
+            return None
+        was = f"{(img.format or '?').lower()} {img.mode}"
+        return png_bytes(to_rgb(img, background)), was

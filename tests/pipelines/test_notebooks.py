@@ -20,12 +20,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import job_samples
 from nbformat import v3, v4
 from PIL import Image, ImageDraw
 
 from vlforge.engines.runner import run_job
+from vlforge.images import to_rgb
 from vlforge.pipelines.notebooks import with_context
-from vlforge.shards.reader import find_shards, iter_samples
 
 PY_KERNEL = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
              "language_info": {"name": "python"}}
@@ -217,12 +218,7 @@ def legacy_notebook(plan: Plan) -> None:
 # -- reading the job's output ---------------------------------------------------------------
 
 def samples(output: Path) -> list[dict]:
-    found = []
-    for shard in find_shards(output / "shards"):
-        for sample in iter_samples(shard):
-            sample["meta"] = json.loads(sample["json"])
-            found.append(sample)
-    return found
+    return job_samples(output)
 
 
 def rejects(output: Path) -> list[dict]:
@@ -235,6 +231,12 @@ def stored_cell(sample: dict) -> tuple[dict, dict]:
     notebook = json.loads(Path(meta["source"]).read_text())
     cell = notebook["cells"][meta["cell_index"]]
     return cell, cell["outputs"][meta["output_index"]]
+
+
+def same_pixels_as_shown(image: bytes, stored: bytes) -> bool:
+    """The shard's image shows what the stored output shows on the notebook's white page."""
+    with Image.open(io.BytesIO(image)) as ours, Image.open(io.BytesIO(stored)) as theirs:
+        return ours.format == "PNG" and to_rgb(ours).tobytes() == to_rgb(theirs).tobytes()
 
 
 def joined(value) -> str:
@@ -279,41 +281,43 @@ def test_pairs_by_kind_and_code_and_bytes_equal_the_stored_cell(main_job):
         if meta.get("upgraded_from"):
             continue  # the nbformat 3 file has no `cells` to look up; see the legacy test
         cell, output_ = stored_cell(sample)
-        assert sample["py"].decode() == joined(cell["source"])
+        assert sample["text"] == joined(cell["source"])
         assert meta["context"] == {"cells": [], "lines": 0}
         assert meta["code_lines"]["nonblank_noncomment"] >= 5
-        image = sample.get("png", sample.get("jpg"))
+        image = sample["image"]
         if meta["mime"] in ("image/png", "image/jpeg"):
-            assert image == base64.b64decode("".join(joined(output_["data"][meta["mime"]]).split()))
+            stored = base64.b64decode("".join(joined(output_["data"][meta["mime"]]).split()))
+            assert same_pixels_as_shown(image, stored)
+            assert (image == stored) == ("flattened_from" not in meta)  # opaque PNGs: bytes kept
         else:
             assert image.startswith(b"\x89PNG") and meta["render"]["javascript"] is False
-            assert "chromium" in sample["meta"]["provenance"]["tools"]
+            assert "chromium" in sample["meta"]["tools"]
         with Image.open(io.BytesIO(image)) as decoded:
-            assert decoded.size == (sample["meta"]["image"]["width"], sample["meta"]["image"]["height"])
+            assert decoded.size == (sample["meta"]["image_width"], sample["meta"]["image_height"])
 
 
 def test_pair_metadata(main_job):
     _, output, _ = main_job
-    by_tag = {s["py"].decode().rsplit("show(", 1)[-1].rstrip(")"): s for s in samples(output)}
+    by_tag = {s["text"].rsplit("show(", 1)[-1].rstrip(")"): s for s in samples(output)}
     plot = by_tag["plot"]["meta"]
     meta = plot["metadata"]
     assert (meta["cell_index"], meta["output_index"], meta["execution_count"]) == (2, 1, 2)
     assert meta["kernel_language"] == "python" and meta["nbformat"].startswith("4.")
     assert meta["code_lines"] == {"all": 8, "nonblank": 8, "nonblank_noncomment": 8}
-    assert meta["image_sha256"] and plot["provenance"]["checksum"].startswith("sha256:")
-    assert plot["provenance"]["tools"]["nbformat"] and plot["text_kind"] == "code"
+    assert meta["image_sha256"] and plot["checksum"].startswith("sha256:")
+    assert plot["tools"]["nbformat"] and plot["text_kind"] == "code"
     assert plot["key"].endswith("_c0002_o01") and "." not in plot["key"]
     assert by_tag["table"]["meta"]["metadata"]["output_type"] == "execute_result"
     legacy = by_tag["legacy"]["meta"]["metadata"]
     assert legacy["upgraded_from"] == "3.0" and legacy["cell_index"] == 1
     assert legacy["execution_count"] == 7 and legacy["kernel_language"] == "python"
-    assert by_tag["legacy"]["py"].decode() == code("legacy")
+    assert by_tag["legacy"]["text"] == code("legacy")
 
 
 def test_html_table_screenshot_shows_the_table(main_job):
     _, output, _ = main_job
     table = next(s for s in samples(output) if s["meta"]["metadata"]["mime"] == "text/html")
-    with Image.open(io.BytesIO(table["png"])) as image:
+    with Image.open(io.BytesIO(table["image"])) as image:
         width, height = image.size
         colours = image.convert("RGB").getcolors(1 << 16)
     assert 30 < width < 400 and 30 < height < 200  # the table's box, not the whole viewport
@@ -363,7 +367,7 @@ def test_context_and_language_options(tmp_path):
     cells = json.loads(good.read_text())["cells"]
     for sample in samples(tmp_path / "out"):
         meta = sample["meta"]["metadata"]
-        text = sample["py"].decode()
+        text = sample["text"]
         cell, _ = stored_cell(sample) if meta["source"] == str(good) else ({"source": None}, None)
         if cell["source"] is None:
             assert meta["context"]["cells"] == []  # first code cell of its notebook
@@ -414,17 +418,17 @@ def test_jsonl_and_parquet_dumps_carry_repository_path_and_licence(tmp_path):
     assert stats["rejected_by_reason"] == {"invalid_json": 1, "missing_field": 1}
     found = samples(tmp_path / "out")
     assert len(found) == 2 * 5 + 2 * 2  # 5 good JSONL rows and 2 parquet rows, 2 pairs each
-    assert len({s["__key__"] for s in found}) == len(found)
+    assert len({s["key"] for s in found}) == len(found)
     by_uri = {s["meta"]["metadata"]["uri"].rsplit("/", 1)[-1]: s["meta"] for s in found
               if s["meta"]["metadata"]["cell_index"] == 0}
     assert len(by_uri) == 7 and "stack.jsonl#offset=0" in by_uri
     for first in (by_uri["stack.jsonl#offset=0"], by_uri["stack.parquet#row=0"]):
-        assert first["provenance"]["source"] == "octo/plots/a.ipynb"
-        assert first["provenance"]["licence"] == "MIT, Apache-2.0"
+        assert first["source"] == "octo/plots/a.ipynb"
+        assert first["licence"] == "MIT, Apache-2.0"
         assert first["metadata"]["repository"] == "octo/plots" and first["metadata"]["path"] == "a.ipynb"
     row1 = by_uri["stack.parquet#row=1"]
-    assert row1["provenance"]["source"] == "octo/other/b.ipynb" and row1["provenance"]["licence"] == "BSD-3-Clause"
-    assert all(s["py"].decode().endswith(("show(dump)", "show(dump2)")) for s in found)
+    assert row1["source"] == "octo/other/b.ipynb" and row1["licence"] == "BSD-3-Clause"
+    assert all(s["text"].endswith(("show(dump)", "show(dump2)")) for s in found)
 
 
 def test_examples_directory_runs(tmp_path):
@@ -434,3 +438,42 @@ def test_examples_directory_runs(tmp_path):
     assert stats["rejected_by_reason"] == {"duplicate_image": 1, "multiple_images": 2, "too_few_code_lines": 1}
     assert Counter(s["meta"]["metadata"]["mime"] for s in samples(tmp_path / "out")) == {
         "image/png": 3, "image/jpeg": 1, "image/svg+xml": 1, "text/html": 1}
+
+
+def transparent_plot() -> bytes:
+    """A matplotlib-style PNG with a transparent background: a line on alpha 0."""
+    image = Image.new("RGBA", (120, 90), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(10, 80), (110, 10)], fill=(31, 119, 180, 255), width=3)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_transparent_and_jpeg_outputs_are_stored_as_the_notebook_shows_them(tmp_path):
+    """60 of 84 real notebook images have an alpha channel; readers that convert to RGB
+    without compositing showed them black. The shard holds them on white, as PNG."""
+    plan = Plan(tmp_path)
+    plan.write("alpha.ipynb", [
+        v4.new_code_cell(code("clear"), execution_count=1, outputs=[display({"image/png": b64(transparent_plot())})]),
+        v4.new_code_cell(code("photo"), execution_count=2, outputs=[display({"image/jpeg": b64(chart(7, fmt="JPEG"))})]),
+    ])
+    out = tmp_path / "out"
+    run_job("notebooks", [str(tmp_path / "alpha.ipynb")], str(out), workers=1, quiet=True,
+            assignments=("notebooks.images.keep_original=true",))
+    found = {s["text"].rsplit("show(", 1)[-1].rstrip(")"): s for s in job_samples(out)}
+    assert {s["image_ext"] for s in found.values()} == {"png"}  # one image member for the corpus
+    with Image.open(io.BytesIO(found["clear"]["image"])) as flat:
+        assert flat.mode == "RGB" and flat.getpixel((100, 80)) == (255, 255, 255)  # not black
+    for name, was in (("clear", "png RGBA"), ("photo", "jpeg RGB")):
+        meta = found[name]["meta"]["metadata"]
+        assert meta["flattened_from"] == was
+        original = base64.b64decode(meta["original_image"]["base64"])
+        assert same_pixels_as_shown(found[name]["image"], original)
+
+
+def test_a_background_that_is_no_colour_is_refused_before_the_job_starts(tmp_path):
+    from vlforge.errors import VlforgeError
+
+    with pytest.raises(VlforgeError, match="notebooks.images.background"):
+        run_job("notebooks", [str(tmp_path)], str(tmp_path / "out"), quiet=True,
+                assignments=("notebooks.images.background=transparentish",))

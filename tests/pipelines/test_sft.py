@@ -42,8 +42,10 @@ def write_inputs(root):
 
 def samples_of(out):
     shards = sorted(str(p) for p in out.glob("shards/*.tar"))
-    return {s["json"]["metadata"]["position"]: s
-            for s in wds.WebDataset(shards, shardshuffle=False, empty_check=False).decode()}
+    found = list(wds.WebDataset(shards, shardshuffle=False, empty_check=False).decode())
+    for sample in found:
+        sample["meta"] = json.loads(sample["json"]["metadata"])
+    return {s["meta"]["position"]: s for s in found}
 
 
 def test_sft_job_writes_tagged_conversations_with_images(tmp_path):
@@ -53,16 +55,17 @@ def test_sft_job_writes_tagged_conversations_with_images(tmp_path):
     assert stats["rejected_by_reason"] == {"missing_image": 1, "remote_image": 1, "unknown_format": 1}
     samples = list(samples_of(tmp_path / "out").values())
     chart, pair, text_only = samples
-    assert chart["conv.json"] == records[0]  # the record exactly as read (webdataset decodes .json)
+    assert json.loads(chart["txt"]) == records[0]  # the record exactly as read
+    assert chart["json"]["text_kind"] == "conversation"
     assert chart["png"] == png_bytes(64, 48, 1) and "png" not in text_only  # bytes unchanged
-    tags = [s["json"]["metadata"]["taxonomy"] for s in samples]
+    tags = [s["meta"]["taxonomy"] for s in samples]
     assert [(t["main"], t["secondary"]) for t in tags] == [
         ("Conversion", "Image to Code"), ("Multi-graph", "Multi-graph Comparison"),
         ("Logical Reasoning", "Mathematical Reasoning")]
-    assert pair["json"]["metadata"]["images"] == ["../imgs/a.png", "../imgs/b.png"]
-    extra = pair["json"]["metadata"]["extra_images"]
+    assert pair["meta"]["images"] == ["../imgs/a.png", "../imgs/b.png"]
+    extra = pair["meta"]["extra_images"]
     assert [(e["ref"], e["format"], e["width"]) for e in extra] == [("../imgs/b.png", "png", 64)]
-    assert chart["json"]["metadata"]["format"] == "llava" and pair["json"]["metadata"]["format"] == "deepseek"
+    assert chart["meta"]["format"] == "llava" and pair["meta"]["format"] == "deepseek"
     ledger = pq.read_table(tmp_path / "out/rejects.parquet").to_pylist()
     assert {r["reason"] for r in ledger} == {"missing_image", "remote_image", "unknown_format"}
 

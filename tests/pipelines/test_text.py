@@ -20,13 +20,14 @@ def test_text_job_writes_each_record_once_with_its_provenance(tmp_path):
     assert stats["tasks"] > 2  # the JSONL file was split into byte ranges
     samples = list(wds.WebDataset(sorted(str(p) for p in out.glob("shards/*.tar")), shardshuffle=False,
                                   empty_check=False).decode())
-    texts = {s["json"]["metadata"].get("id"): s for s in samples if "txt" in s}
+    assert all(set(s) >= {"__key__", "json", "txt"} and not set(s) - {"__key__", "__url__", "__local_path__", "json", "txt"} for s in samples)  # one layout
+    texts = {json.loads(s["json"]["metadata"]).get("id"): s for s in samples if s["json"]["text_kind"] == "plain"}
     assert sorted(texts) == list(range(25))
     assert texts[3]["txt"] == "record 3 中文"
-    assert texts[3]["json"]["provenance"]["licence"] == "CC0-1.0"
-    assert texts[3]["json"]["provenance"]["checksum"].startswith("sha256:")
-    markdown = [s for s in samples if "md" in s]
-    assert len(markdown) == 1 and markdown[0]["md"].decode().startswith("# Title")  # webdataset leaves .md as bytes
+    assert texts[3]["json"]["licence"] == "CC0-1.0"
+    assert texts[3]["json"]["checksum"].startswith("sha256:")
+    markdown = [s for s in samples if s["json"]["text_kind"] == "markdown"]
+    assert len(markdown) == 1 and markdown[0]["txt"].startswith("# Title")
 
 
 def test_length_limits_are_options_with_their_own_reasons(tmp_path):

@@ -175,7 +175,7 @@ def run_task(job: JobSpec, task: Task, attempt: int = 1) -> dict:
         for stage in corpus.stages:
             stream = stage(stream, ctx)
         for outcome in stream:
-            _route(outcome, writer, rejects, counts)
+            _route(outcome, corpus, writer, rejects, counts)
             progress.update(counts["accepted"], len(rejects))
     stats = _task_stats(task, counts, rejects, writer, time.perf_counter() - started)
     if ctx.facts:
@@ -205,14 +205,22 @@ class _Progress:
             _write_progress(self.path, self.record)
 
 
-def _route(outcome: Outcome, writer: ShardWriter, rejects: list[Reject], counts: Counter) -> None:
+def _route(outcome: Outcome, corpus: Corpus, writer: ShardWriter, rejects: list[Reject],
+           counts: Counter) -> None:
     if isinstance(outcome, Sample):
+        if outcome.image_format not in (None, corpus.image_format):
+            raise LayoutError(f"corpus {corpus.name} made a {outcome.image_format} image ({outcome.key}); "
+                              f"its samples' images are {corpus.image_format}: convert in a stage")
         writer.write(outcome)
         counts["accepted"] += 1
     elif isinstance(outcome, Reject):
         rejects.append(outcome)
     else:
         raise TypeError(f"a stage yielded {type(outcome).__name__}; stages yield Sample or Reject")
+
+
+class LayoutError(RuntimeError):
+    """A corpus broke the shard layout: an image in another format than the corpus's one."""
 
 
 class AccountingError(RuntimeError):

@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageColor
+from PIL import ImageColor
 
 from vlforge.contract import Corpus, JobDedup, Outcome, Part, Stage, TaskContext, per_sample
 from vlforge.documents.lines import iter_lines
@@ -76,7 +75,7 @@ from vlforge.filters.dedup import DEFAULTS as DEDUP_DEFAULTS
 from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import image_filter
-from vlforge.images import has_alpha, png_bytes, to_rgb
+from vlforge.images import as_png
 from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
@@ -450,16 +449,14 @@ def render_markup(sample: Sample, ctx: TaskContext) -> Outcome:
 
 def flatten_image(sample: Sample, ctx: TaskContext) -> Sample:
     """The image as the notebook shows it, as PNG (see the module notes: flatten)."""
-    if sample.image_format == "png" and not png_has_alpha(sample.image):
-        return sample
     opts = ctx.option("notebooks.images")
+    converted = as_png(sample.image, ImageColor.getrgb(opts["background"])[:3])
+    if converted is None:
+        return sample
     if opts["keep_original"]:
         sample.metadata["original_image"] = {"format": sample.image_format,
                                              "base64": base64.b64encode(sample.image).decode("ascii")}
-    with Image.open(io.BytesIO(sample.image)) as img:
-        sample.metadata["flattened_from"] = f"{sample.image_format} {img.mode}"
-        flat = to_rgb(img, ImageColor.getrgb(opts["background"])[:3])
-    sample.image, sample.image_format = png_bytes(flat), "png"
+    (sample.image, sample.metadata["flattened_from"]), sample.image_format = converted, "png"
     return sample
 
 
@@ -470,11 +467,6 @@ def check_options(options: dict) -> None:
     except ValueError:
         raise VlforgeError(f"notebooks.images.background={background!r} is not a colour "
                            "(use a name or #rrggbb)") from None
-
-
-def png_has_alpha(data: bytes) -> bool:
-    with Image.open(io.BytesIO(data)) as img:
-        return has_alpha(img)
 
 
 CORPUS = Corpus(

@@ -7,7 +7,8 @@ directory (absolute paths as they are); URLs are not fetched.
 
 What a sample holds:
     KEY.conv.json   the record exactly as read (text_kind `conversation`)
-    KEY.png|jpg     the record's first image, bytes unchanged (text-only records: none)
+    KEY.png         the record's first image (text-only records: none); PNG bytes as
+                    they were, other formats re-encoded to PNG by the png stage
     KEY.json        metadata: `format` (llava, deepseek, swift), `position` (offset=N or
                     index=N), `images` (the references, in order), `taxonomy` (the tag of
                     `vlforge taxonomy tag`), `id` when the record has one, and for records
@@ -28,6 +29,7 @@ The stream:
             (loaded once per worker process); never rejects: unplaceable prompts are tagged
             unassigned
     image   filters.images on the first image (records without images pass)
+    png     the first image stored as PNG (one image member for the whole corpus)
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from vlforge.documents.sft import Conversation, RecordRead, parse_record, read_r
 from vlforge.errors import Rejected
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import PIL_FORMATS, check_image
+from vlforge.images import as_png
 from vlforge.schemas import Provenance, Sample, checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
@@ -166,11 +169,21 @@ def check_first_image(sample: Sample, ctx: TaskContext) -> Outcome:
     return check_image(sample, ctx.option("filters.images"), "image")
 
 
+def store_as_png(sample: Sample, ctx: TaskContext) -> Sample:
+    """The first image as PNG, so the corpus has one image member (png): JPEG and WebP are
+    re-encoded losslessly from their decoded pixels, transparency shown on white."""
+    converted = as_png(sample.image) if sample.image is not None else None
+    if converted is not None:
+        (sample.image, sample.metadata["stored_from"]), sample.image_format = converted, "png"
+    return sample
+
+
 CORPUS = Corpus(
     name="sft",
     description="SFT records (LLaVA, DeepSeek-VL, ms-swift; JSON/JSONL) -> taxonomy-tagged conversation samples",
     read=read,
-    stages=(batched(tag, "tag", "sft.batch"), per_sample(check_first_image, "image")),
+    stages=(batched(tag, "tag", "sft.batch"), per_sample(check_first_image, "image"),
+            per_sample(store_as_png, "png")),
     defaults=DEFAULTS,
     suffixes=(".json", ".jsonl"),
     splittable_suffixes=(".jsonl",),
