@@ -64,6 +64,38 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="write OUT/report.html: what a job made and dropped",
+                       description="Write the job report (counts, rejects by stage and reason with "
+                                   "examples, distributions, a sample of pairs, timings) as "
+                                   "OUT/report.html; every job also writes it when it ends.")
+    p.add_argument("output", help="the --output directory of a job")
+    p.add_argument("--pairs", type=int, default=24, help="random accepted pairs shown (default: 24)")
+    p.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args) -> int:
+    from vlforge.report import write_report
+    print(write_report(args.output, shown=args.pairs))
+    return 0
+
+
+def _add_options(sub) -> None:
+    from vlforge.contract import corpus_names
+    p = sub.add_parser("options", help="every option of a corpus job, its default and meaning",
+                       description="Print every option a corpus job takes (set them with --set KEY=VALUE "
+                                   "or a --config YAML file), with its default and one line of meaning.")
+    p.add_argument("corpus", choices=corpus_names())
+    p.set_defaults(handler=_cmd_options)
+
+
+def _cmd_options(args) -> int:
+    from vlforge.config import describe_options
+    from vlforge.contract import get_corpus
+    print(describe_options(get_corpus(args.corpus).defaults))
+    return 0
+
+
 def _add_submit(sub) -> None:
     from vlforge.contract import corpus_names
     p = sub.add_parser("submit", help="submit a corpus job to a Ray cluster (job submission API)",
@@ -133,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_submit(sub)
     _add_inspect(sub)
+    _add_report(sub)
+    _add_options(sub)
     from vlforge.taxonomy.cli import add_taxonomy_parser
     add_taxonomy_parser(sub)
     from vlforge.trainer.cli import add_train_parser

@@ -1,6 +1,8 @@
 """Job options: defaults per corpus, a YAML file over them, then `--set key=value` overrides.
 
-Options are one nested dict. Every key a user sets must already exist in the defaults, and
+Options are one nested dict. Defaults are written as `opt(default, "one line of meaning")`
+leaves, so `vlforge options CORPUS` can say what each one does; `plain()` turns such a tree
+into the dict of values a job runs with. Every key a user sets must already exist in the defaults, and
 a value must have the default's type, so a typo fails at once with the list of known keys
 instead of being silently ignored half-way through a long job.
 """
@@ -8,6 +10,7 @@ instead of being silently ignored half-way through a long job.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +18,64 @@ import yaml
 
 from vlforge.errors import VlforgeError
 
+
+@dataclass(frozen=True)
+class Option:
+    """A default value and one line that says what it does (for `vlforge options`)."""
+
+    default: Any
+    help: str
+
+
+def opt(default: Any, help: str) -> Option:
+    return Option(default, help)
+
+
+def plain(tree: dict) -> dict:
+    """The values of a defaults tree: every `opt(...)` leaf replaced by its default."""
+    return {key: plain(value) if isinstance(value, dict)
+            else copy.deepcopy(value.default if isinstance(value, Option) else value)
+            for key, value in tree.items()}
+
+
+def option_rows(tree: dict, path: str = "") -> list[tuple[str, Any, str | None]]:
+    """(dotted name, default, help or None) for every leaf of a defaults tree, in order."""
+    rows = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            rows += option_rows(value, f"{path}{key}.")
+        elif isinstance(value, Option):
+            rows.append((f"{path}{key}", value.default, value.help))
+        else:
+            rows.append((f"{path}{key}", value, None))
+    return rows
+
+
+def describe_options(corpus_defaults: dict) -> str:
+    """Every option of a job (the common ones and the corpus's): name = default, meaning."""
+    lines = []
+    for dotted, default, help_text in option_rows({**COMMON_DEFAULTS, **corpus_defaults}):
+        lines.append(f"{dotted} = {yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}")
+        lines.append(f"    {help_text or '(no description)'}")
+    return "\n".join(lines)
+
+
 # Options every job has, whatever its corpus.
 COMMON_DEFAULTS: dict[str, Any] = {
     "tasks": {
         # A task is a deterministic slice of the inputs: files are packed into tasks in
-        # sorted order until either limit is reached; a larger JSONL file is split into
-        # byte ranges of target_bytes.
-        "target_bytes": 32 * 1024 * 1024,
-        "max_files": 64,
+        # sorted order until either limit is reached; a larger JSONL file is split.
+        "target_bytes": opt(32 * 1024 * 1024, "input bytes per task; larger JSONL files are split into ranges of this size"),
+        "max_files": opt(64, "input files per task at most"),
     },
-    "shards": {"max_count": 10_000, "max_bytes": 1024 * 1024 * 1024},
+    "shards": {
+        "max_count": opt(10_000, "samples per shard before a new shard starts"),
+        "max_bytes": opt(1024 * 1024 * 1024, "bytes per shard before a new shard starts"),
+    },
     "engine": {
-        "retries": 1,  # how often a task that raised is run again before it counts as failed
-        # Ray: GPUs each long-lived actor asks for (corpora with a model stage, e.g. pdf's
-        # Nougat). 0 runs the model on CPU; 1 gives each actor a GPU of its own.
-        "actor_gpus": 0.0,
+        "retries": opt(1, "extra attempts for a task that raised or whose worker died"),
+        # Nougat's pdf corpus, for example: 0 runs the model on CPU.
+        "actor_gpus": opt(0.0, "ray: GPUs each long-lived actor of a model corpus asks for"),
     },
 }
 
@@ -104,8 +150,8 @@ def load_config_file(path: str) -> dict:
 def resolve_options(corpus_defaults: dict, config_file: str | None = None,
                     assignments: tuple[str, ...] = ()) -> dict:
     """Defaults (common + the corpus's), then the YAML file, then each --set in order."""
-    options = merge_options(COMMON_DEFAULTS, {})
-    options.update(copy.deepcopy(corpus_defaults))
+    options = plain(COMMON_DEFAULTS)
+    options.update(plain(corpus_defaults))
     if config_file:
         options = merge_options(options, load_config_file(config_file))
     for assignment in assignments:

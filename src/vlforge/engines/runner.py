@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from vlforge.engines.dedup import run_job_dedup
 from vlforge.engines.executor import JobSpec, OutputLayout, read_marker
 from vlforge.engines.monitor import Monitor, watch_progress
 from vlforge.engines.planning import plan_tasks
-from vlforge.errors import VlforgeError
+from vlforge.errors import VlforgeError, exception_detail
 from vlforge.inputs import InputFile, expand_inputs
 from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION, Reject
 
@@ -125,7 +126,22 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
         monitor.close()  # an interrupted job's bar ends before the line that says so
     stats = finalize(job, tasks, results, runner, time.perf_counter() - started)
     monitor.summary(stats)
+    _write_report(job.output_dir, quiet)
     return stats
+
+
+def _write_report(output_dir: str, quiet: bool) -> None:
+    """OUT/report.html for every job; a report that cannot be drawn is said, and the job's
+    own result (its shards, ledger and exit status) stands."""
+    from vlforge.report import write_report
+
+    try:
+        page = write_report(output_dir)
+    except Exception as exc:  # the data is written; a broken report must not hide that
+        print(f"vlforge: the report could not be written: {exception_detail(exc)}", file=sys.stderr)
+        return
+    if not quiet:
+        print(f"report                  {page}", file=sys.stderr)
 
 
 def _dedup_enabled(job: JobSpec) -> bool:
