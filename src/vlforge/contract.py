@@ -68,6 +68,9 @@ class TaskContext:
     # per-page scores): name -> list of JSON-able rows. The executor stores them in the task
     # marker and hands every task's facts to `Corpus.summarize` at the end of the job.
     facts: dict[str, list] = field(default_factory=dict)
+    # Working state a corpus keeps for the length of one task (html: the documents it
+    # rendered ahead of the reader). Never written anywhere; gone when the task ends.
+    state: dict[str, Any] = field(default_factory=dict)
 
     def note(self, name: str, row: Any) -> None:
         """Appends one row to the task's facts under `name`."""

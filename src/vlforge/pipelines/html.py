@@ -82,7 +82,7 @@ def _rendered_ahead(ctx: TaskContext) -> dict[str, list[Outcome]]:
     """Path -> outcomes of the task's files that were rendered together with an earlier one
     and wait for their own read(). Kept on the task's context: it lives and dies with the
     task, so tasks that share a worker never share it."""
-    return vars(ctx).setdefault("html_rendered_ahead", {})
+    return ctx.state.setdefault("html_rendered_ahead", {})
 
 
 def _group_from(part: Part, ctx: TaskContext, ready: dict) -> list[str]:

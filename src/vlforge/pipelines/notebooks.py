@@ -76,7 +76,7 @@ from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
 from vlforge.filters.images import image_filter
 from vlforge.images import as_png
-from vlforge.renderers.browser import BrowserConfig, RenderError, worker_renderer
+from vlforge.renderers.browser import BrowserConfig, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
@@ -437,7 +437,7 @@ def render_markup(sample: Sample, ctx: TaskContext) -> Outcome:
         return sample
     try:
         result, version = _render(markup, ctx.option("notebooks.render"))
-    except RenderError as exc:
+    except Rejected as exc:
         raise Rejected(_RENDER_REASONS.get(exc.reason, exc.reason), f"{markup['kind']}: {exc.detail}") from None
     sample.image, sample.image_format, sample.image_size = result.png, "png", (result.width, result.height)
     sample.provenance.tools["chromium"] = version

@@ -131,8 +131,6 @@ class BrowserConfig:
             raise ValueError("retries must be >= 0 and max_pixels > 0")
 
 
-# Kept for pipelines/notebooks.py, which still catches RenderError; it is Rejected itself.
-RenderError = Rejected
 
 
 @dataclass
