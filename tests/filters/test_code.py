@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vlforge.config import plain
 from vlforge.contract import Task, TaskContext
 from vlforge.filters.code import DEFAULTS, check_code, code_filter, line_counts
 from vlforge.schemas import Provenance, Reject, Sample
@@ -23,7 +24,7 @@ def sample(text: str) -> Sample:
 
 
 def options(**overrides) -> dict:
-    return {**DEFAULTS, **overrides}
+    return {**plain(DEFAULTS), **overrides}
 
 
 def test_line_counts_per_rule():

@@ -9,6 +9,7 @@ import zlib
 import pytest
 from PIL import Image, ImageDraw
 
+from vlforge.config import plain
 from vlforge.filters.images import DEFAULTS, check_image, is_blank
 from vlforge.schemas import Provenance, Reject, Sample
 
@@ -30,7 +31,7 @@ def sample(data: bytes | None, fmt: str | None = "png") -> Sample:
 
 
 def check(data: bytes | None, fmt: str | None = "png", **overrides):
-    return check_image(sample(data, fmt), {**DEFAULTS, **overrides})
+    return check_image(sample(data, fmt), {**plain(DEFAULTS), **overrides})
 
 
 def reason(outcome) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlforge.config import opt
 from vlforge.contract import Outcome, Stage, TaskContext, per_sample, reject_sample
 from vlforge.errors import Rejected
 from vlforge.schemas import Sample
@@ -27,16 +28,13 @@ from vlforge.schemas import Sample
 COUNT_RULES = ("all", "nonblank", "nonblank_noncomment")
 
 DEFAULTS: dict[str, Any] = {
-    # Which lines count towards min_lines: all | nonblank | nonblank_noncomment (see above).
-    "count": "nonblank_noncomment",
-    # Line starts (after indentation) that make a line a comment for nonblank_noncomment.
-    "comment_prefixes": ["#"],
-    # Fewer counted lines than this -> too_few_code_lines (the paper's rule: 5).
-    "min_lines": 5,
-    # More lines than this, counted with the `all` rule -> too_many_code_lines (0: no limit).
-    "max_lines": 1000,
-    # More characters than this -> code_too_long (0: no limit).
-    "max_chars": 50_000,
+    "count": opt("nonblank_noncomment",
+                 "which lines count towards min_lines: all | nonblank | nonblank_noncomment"),
+    "comment_prefixes": opt(["#"],
+                            "line starts (after indentation) that make a line a comment for nonblank_noncomment"),
+    "min_lines": opt(5, "fewer counted lines than this -> too_few_code_lines (the paper's rule: 5)"),
+    "max_lines": opt(1000, "more lines than this, all counted -> too_many_code_lines (0: no limit)"),
+    "max_chars": opt(50_000, "more characters than this -> code_too_long (0: no limit)"),
 }
 
 

@@ -16,13 +16,13 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from vlforge.config import opt
 from vlforge.contract import Outcome, Stage, TaskContext, reject_sample
 from vlforge.errors import Rejected
 from vlforge.schemas import Sample
 
 DEFAULTS: dict[str, Any] = {
-    # Drop later samples whose image bytes equal an earlier one's in the same task.
-    "images": True,
+    "images": opt(True, "drop later samples whose image bytes equal an earlier one's in the same task"),
 }
 
 

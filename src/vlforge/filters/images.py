@@ -27,6 +27,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from vlforge.config import opt
 from vlforge.contract import Outcome, Stage, TaskContext, per_sample, reject_sample
 from vlforge.errors import Rejected
 from vlforge.schemas import Sample
@@ -35,19 +36,13 @@ from vlforge.schemas import Sample
 PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
 
 DEFAULTS: dict[str, Any] = {
-    # Image formats kept (Sample.image_format names): png, jpeg, webp.
-    "formats": ["png", "jpeg"],
-    # Shorter side, in pixels, below which an image is image_too_small.
-    "min_side": 32,
-    # Width x height above which an image is too_many_pixels, read from the header before
-    # decoding (a 100 kB PNG can claim 50000 x 50000 pixels).
-    "max_pixels": 25_000_000,
-    # Reject images of one colour (blank_image).
-    "reject_blank": True,
-    # Per-band spread (0-255 levels) up to which an image still counts as one colour.
-    "uniform_tolerance": 0,
-    # Decode JPEG at 1/8 scale for the checks (see the module notes); false: full decode.
-    "jpeg_draft": True,
+    "formats": opt(["png", "jpeg"], "image formats kept (Sample.image_format names): png, jpeg, webp"),
+    "min_side": opt(32, "shorter side, in pixels, below which an image is image_too_small"),
+    # Read from the header before decoding (a 100 kB PNG can claim 50000 x 50000 pixels).
+    "max_pixels": opt(25_000_000, "width x height above which an image is too_many_pixels (checked before decoding)"),
+    "reject_blank": opt(True, "reject images of one colour (blank_image)"),
+    "uniform_tolerance": opt(0, "per-band spread (0-255 levels) up to which an image still counts as one colour"),
+    "jpeg_draft": opt(True, "decode JPEG at 1/8 scale for the checks; false: full decode"),
 }
 
 

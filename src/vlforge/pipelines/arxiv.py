@@ -47,6 +47,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.documents import align, archive, latex, pdf, references
 from vlforge.documents.page_stages import page_item, per_page
@@ -57,23 +58,26 @@ from vlforge.schemas import Provenance, Sample, file_checksum, make_key
 DEFAULTS: dict[str, Any] = {
     # A paper is read through its PDF alone; its other files cost nothing. Small tasks
     # spread a folder of papers over the workers.
-    "tasks": {"target_bytes": 64 * 1024 * 1024, "max_files": 8},
+    "tasks": {
+        "target_bytes": opt(64 * 1024 * 1024, "input bytes per task (a paper's bytes are its PDF's)"),
+        "max_files": opt(8, "input files per task at most"),
+    },
     "arxiv": {
-        "threshold": 0.9,  # pages whose boundary score is below are rejected (Nougat: 0.9)
-        # ... and pages where fewer of the words (3+ letters) on either side are found on the
-        # other: the edges matched but the middle did not (a float or footnote moved a cut).
-        "min_coverage": 0.85,
-        "dpi": 96.0,  # rasterisation (Nougat's default)
-        "window": align.DEFAULT_WINDOW,  # words matched at each page edge
-        "png_compress_level": 6,  # zlib level of the page PNGs (1 fast .. 9 small)
-        "pandoc_timeout_s": 120.0,
-        "max_latex_chars": 16 * 1024 * 1024,  # after \input is resolved
-        "max_source_bytes": 256 * 1024 * 1024,  # uncompressed, whole source
-        "max_source_files": 5000,
+        "threshold": opt(0.9, "boundary score under which a page is low_boundary_score (Nougat: 0.9)"),
+        # Share of the words (3+ letters) on either side found on the other: a low one means
+        # the edges matched but the middle did not (a float or footnote moved a cut).
+        "min_coverage": opt(0.85, "word coverage under which a page is low_word_coverage"),
+        "dpi": opt(96.0, "page rasterisation resolution (Nougat's default)"),
+        "window": opt(align.DEFAULT_WINDOW, "words matched at each page edge"),
+        "png_compress_level": opt(6, "zlib level of the page PNGs (1 fast .. 9 small)"),
+        "pandoc_timeout_s": opt(120.0, "seconds pandoc may run on one paper, then pandoc_timeout"),
+        "max_latex_chars": opt(16 * 1024 * 1024, "LaTeX characters after \\input is resolved beyond which a paper is latex_too_large"),
+        "max_source_bytes": opt(256 * 1024 * 1024, "uncompressed bytes of a paper's whole source beyond which it is source_too_large"),
+        "max_source_files": opt(5000, "files in a paper's source beyond which it is too_many_files"),
     },
     "pdf": {
-        "max_pages": 500,
-        "max_bytes": 200 * 1024 * 1024,
+        "max_pages": opt(500, "pages in a paper's PDF beyond which it is too_many_pages"),
+        "max_bytes": opt(200 * 1024 * 1024, "bytes of a paper's PDF beyond which it is pdf_too_large"),
     },
 }
 

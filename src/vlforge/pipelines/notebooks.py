@@ -53,6 +53,7 @@ from typing import Any
 
 from PIL import ImageColor
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, JobDedup, Outcome, Part, Stage, TaskContext, per_sample
 from vlforge.documents.lines import iter_lines
 from vlforge.documents.notebook import (
@@ -82,59 +83,65 @@ from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 DEFAULTS: dict[str, Any] = {
     # Smaller tasks than the common default: notebooks vary a lot in cost (a table to render
     # costs a browser page), and duplicates across tasks are caught by the job-level pass.
-    "tasks": {"target_bytes": 32 * 1024 * 1024, "max_files": 16},
+    "tasks": {
+        "target_bytes": opt(32 * 1024 * 1024, "input bytes per task; larger JSONL files are split into ranges of this size"),
+        "max_files": opt(16, "input files per task at most"),
+    },
     "notebooks": {
-        # Kernel languages kept ("*": any); outputs of other notebooks -> kernel_language.
-        "languages": ["python"],
-        # Keep notebooks whose metadata names no language (old files often do not).
-        "allow_unknown_language": True,
-        # Output mimetypes that make a pair, best first; one item per output bundle.
-        "mimetypes": ["image/png", "image/jpeg", "image/svg+xml", "text/html"],
-        # Candidate outputs one code cell may have; a cell with more has every one rejected
-        # as multiple_images (the paper keeps instances with exactly one image).
-        "max_per_cell": 1,
-        # Cell magics whose body is another language: their outputs -> foreign_cell_magic.
-        "foreign_cell_magics": ["R", "bash", "sh", "script", "perl", "ruby", "octave",
-                                "julia", "matlab", "sql", "javascript", "js"],
+        "languages": opt(["python"], "kernel languages kept (\"*\": any); other notebooks' outputs -> kernel_language"),
+        # Old files often name none.
+        "allow_unknown_language": opt(True, "keep notebooks whose metadata names no language"),
+        "mimetypes": opt(["image/png", "image/jpeg", "image/svg+xml", "text/html"],
+                         "output mimetypes that make a pair, best first; one item per output bundle"),
+        # The paper keeps instances with exactly one image.
+        "max_per_cell": opt(1, "candidate outputs one code cell may have; a cell with more -> multiple_images"),
+        "foreign_cell_magics": opt(["R", "bash", "sh", "script", "perl", "ruby", "octave",
+                                    "julia", "matlab", "sql", "javascript", "js"],
+                                   "cell magics whose body is another language: their outputs -> foreign_cell_magic"),
         # Size guards, checked before parsing / decoding / rendering.
-        "max_notebook_bytes": 64 * 1024 * 1024,  # notebook_too_large
-        "max_image_bytes": 16 * 1024 * 1024,  # decoded PNG/JPEG payload: image_too_large
-        "max_svg_chars": 2_000_000,  # svg_too_large
-        "max_html_chars": 1_000_000,  # html_too_large
-        # HTML outputs holding one of these elements -> html_unwanted_tag: media players and
-        # progress bars make screenshots that say nothing about the code (and a video's
-        # frame is not reproducible), frames and plugins cannot render hermetically, and
-        # script-driven outputs (bokeh, plotly, widgets) show only their "loading" text with
-        # scripts off.
-        "html_reject_tags": ["script", "video", "audio", "iframe", "object", "embed", "progress"],
+        "max_notebook_bytes": opt(64 * 1024 * 1024, "notebook bytes beyond which it is notebook_too_large"),
+        "max_image_bytes": opt(16 * 1024 * 1024, "decoded PNG/JPEG payload bytes beyond which it is image_too_large"),
+        "max_svg_chars": opt(2_000_000, "SVG characters beyond which an output is svg_too_large"),
+        "max_html_chars": opt(1_000_000, "HTML characters beyond which an output is html_too_large"),
+        # Media players and progress bars make screenshots that say nothing about the code
+        # (and a video's frame is not reproducible), frames and plugins cannot render
+        # hermetically, and script-driven outputs (bokeh, plotly, widgets) show only their
+        # "loading" text with scripts off.
+        "html_reject_tags": opt(["script", "video", "audio", "iframe", "object", "embed", "progress"],
+                                "HTML outputs holding one of these elements -> html_unwanted_tag"),
         # Code of earlier cells prepended to the producing cell's (off by default): whole
         # code cells, nearest first, up to `cells` cells and `max_lines` lines (all lines
         # of the added cells); 0 means no limit of that kind, both 0 means no context.
         # The code filters (filters.code) count the pair's code, context included.
-        "context": {"cells": 0, "max_lines": 0},
+        "context": {
+            "cells": opt(0, "earlier code cells prepended to the pair's code, nearest first (0: no limit)"),
+            "max_lines": opt(0, "lines of prepended context at most (0: no limit; both 0: no context)"),
+        },
         # JSONL/parquet dumps: the first column present of each list is used.
         "dump": {
-            "content_column": "content",
-            "repo_columns": ["max_stars_repo_name", "repo_name", "repository", "repo"],
-            "path_columns": ["max_stars_repo_path", "path"],
-            "licence_columns": ["max_stars_repo_licenses", "licenses", "license", "licence",
-                                "detected_licenses", "license_type"],
+            "content_column": opt("content", "JSONL/parquet dumps: the column holding the notebook"),
+            "repo_columns": opt(["max_stars_repo_name", "repo_name", "repository", "repo"],
+                                "dumps: columns naming the repository, the first present is used"),
+            "path_columns": opt(["max_stars_repo_path", "path"],
+                                "dumps: columns naming the file's path, the first present is used"),
+            "licence_columns": opt(["max_stars_repo_licenses", "licenses", "license", "licence",
+                                    "detected_licenses", "license_type"],
+                                   "dumps: columns naming the licence, the first present is used"),
         },
         "images": {
-            # What transparent parts of a plot are shown on (Jupyter's page is white).
-            "background": "#ffffff",
-            # Keep the stored bytes (before flattening or re-encoding) in metadata
-            # `original_image` (base64); off: the shard holds only what a viewer sees.
-            "keep_original": False,
+            "background": opt("#ffffff", "what transparent parts of a plot are shown on (Jupyter's page is white)"),
+            # Off: the shard holds only what a viewer sees.
+            "keep_original": opt(False, "keep the stored bytes (before flattening or re-encoding) in "
+                                        "metadata original_image (base64)"),
         },
         # SVG/HTML rendering (scripts are always off, every non-file:/data: request blocked).
         "render": {
-            "viewport_width": 1024,  # CSS px; HTML wraps at this width, tables may be wider
-            "viewport_height": 768,
-            "device_scale_factor": 1.0,
-            "timeout_s": 20.0,  # per item, then the browser is restarted and it is retried once
-            "svg_max_side": 2048,  # larger SVGs are scaled down to fit
-            "reject_blocked": True,  # HTML that asked for a remote file -> remote_reference
+            "viewport_width": opt(1024, "CSS px; HTML wraps at this width, tables may be wider"),
+            "viewport_height": opt(768, "CSS px of the browser viewport's height"),
+            "device_scale_factor": opt(1.0, "device pixels per CSS pixel of the screenshots"),
+            "timeout_s": opt(20.0, "seconds per item, then the browser is restarted and it is retried once"),
+            "svg_max_side": opt(2048, "larger SVGs are scaled down to fit this side, in pixels"),
+            "reject_blocked": opt(True, "HTML that asked for a remote file -> remote_reference"),
         },
     },
     "filters": {"code": CODE_DEFAULTS, "images": IMAGE_DEFAULTS, "dedup": DEDUP_DEFAULTS},

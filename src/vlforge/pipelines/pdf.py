@@ -43,6 +43,7 @@ from typing import Any
 
 from PIL import Image
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext, batched
 from vlforge.documents.nougat import (
     LoopRule,
@@ -63,28 +64,33 @@ from vlforge.schemas import Provenance, Reject, Sample, file_checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     # A task is a batch source for the model: a few PDFs of tens of pages each.
-    "tasks": {"target_bytes": 64 * 1024 * 1024, "max_files": 16},
+    "tasks": {
+        "target_bytes": opt(64 * 1024 * 1024, "input bytes per task"),
+        "max_files": opt(16, "input files per task at most"),
+    },
     "pdf": {
-        # (width, height) box each page is fitted into: Nougat's 896x672 (height x width)
-        # input. Empty ([], or --set pdf.size=) renders at `dpi` instead.
-        "size": [672, 896],
-        "dpi": 96.0,  # Nougat's rasterisation default, used when size is empty
-        "max_bytes": 256 * 1024 * 1024,  # pdf_too_large beyond this
-        "max_pages": 2000,  # too_many_pages beyond this
-        "max_page_pixels": 40_000_000,  # page_too_large beyond this
-        "allow_encrypted": False,  # permissions-only encrypted files: their owner restricted use
+        # Nougat's input is 896x672 (height x width). Empty ([], or --set pdf.size=) renders
+        # at `dpi` instead.
+        "size": opt([672, 896], "(width, height) box each page is fitted into; empty: render at dpi"),
+        "dpi": opt(96.0, "rasterisation resolution when size is empty (Nougat's default)"),
+        "max_bytes": opt(256 * 1024 * 1024, "bytes of a PDF beyond which it is pdf_too_large"),
+        "max_pages": opt(2000, "pages of a PDF beyond which it is too_many_pages"),
+        "max_page_pixels": opt(40_000_000, "pixels of a rendered page beyond which it is page_too_large"),
+        # Permissions-only encryption: the PDF opens without a password, but its owner
+        # restricted use; off, such files are encrypted_pdf like the rest.
+        "allow_encrypted": opt(False, "keep permissions-only encrypted PDFs (else encrypted_pdf)"),
     },
     "nougat": {
-        "model": "",  # a local checkpoint directory (facebook/nougat-base layout): required
-        "device": "",  # "" = cuda when there is one, else cpu
-        "dtype": "",  # "" = bfloat16 on cuda, float32 on cpu
-        "batch_size": 8,
-        "max_new_tokens": 4096,  # Nougat's max length; a page still going is nougat_truncated
-        "non_latin": "reject",  # or "route": keep the page with its PDF text layer as text
-        "non_latin_share": 0.3,  # non-Latin letters over this share -> non_latin_script
-        "min_ink": 0.001,  # share of dark pixels under which a page is blank_page
-        "loop_threshold": 0.045,  # Nougat's; in units of the checkpoint's logits
-        "loop_min_tokens": 200,  # a flat max-logit tail this long is a repetition loop
+        "model": opt("", "a local checkpoint directory (facebook/nougat-base layout): required"),
+        "device": opt("", "torch device; empty: cuda when there is one, else cpu"),
+        "dtype": opt("", "torch dtype; empty: bfloat16 on cuda, float32 on cpu"),
+        "batch_size": opt(8, "pages run through the model together"),
+        "max_new_tokens": opt(4096, "tokens generated per page (Nougat's); a page still going is nougat_truncated"),
+        "non_latin": opt("reject", "non-Latin pages: reject, or route (keep with the PDF text layer as text)"),
+        "non_latin_share": opt(0.3, "share of non-Latin letters above which a page is non_latin_script"),
+        "min_ink": opt(0.001, "share of dark pixels under which a page is blank_page"),
+        "loop_threshold": opt(0.045, "variance of the max logits under which generation is flat: a loop (Nougat's; logit units)"),
+        "loop_min_tokens": opt(200, "length in tokens of a flat max-logit tail that makes a repetition loop"),
     },
 }
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext, batched, per_sample
 from vlforge.documents.sft import Conversation, RecordRead, parse_record, read_records
 from vlforge.errors import Rejected
@@ -54,12 +55,13 @@ from vlforge.schemas import Provenance, Sample, checksum, make_key
 
 DEFAULTS: dict[str, Any] = {
     "sft": {
-        "multiple_images": "metadata",  # or "reject" (see the module notes)
-        "max_image_bytes": 16 * 1024 * 1024,  # per image file: image_too_large
-        "model_dir": "",  # taxonomy models; empty: the ones shipped in the package
-        "main_threshold": 0.5,  # main-category probability below which a record is unassigned
-        "top_k": 3,
-        "batch": 256,  # records tagged together (fastText batch predict)
+        # See the module notes: `metadata` keeps images 2..n in metadata `extra_images`.
+        "multiple_images": opt("metadata", "records with several images: metadata (keep the extra ones there) or reject"),
+        "max_image_bytes": opt(16 * 1024 * 1024, "bytes per image file beyond which a record is image_too_large"),
+        "model_dir": opt("", "taxonomy models directory; empty: the ones shipped in the package"),
+        "main_threshold": opt(0.5, "main-category probability below which a record is tagged unassigned"),
+        "top_k": opt(3, "labels (with probabilities) the tag keeps from the main model"),
+        "batch": opt(256, "records tagged together (fastText batch predict)"),
     },
     "filters": {"images": IMAGE_DEFAULTS},
 }

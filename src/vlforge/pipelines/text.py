@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext, per_sample
 from vlforge.documents.lines import iter_lines
 from vlforge.errors import Rejected
@@ -21,10 +22,10 @@ from vlforge.schemas import Provenance, Sample, checksum, make_key
 
 DEFAULTS = {
     "text": {
-        "field": "text",  # JSONL: the field holding the text
-        "licence_field": "licence",  # JSONL: a field whose value goes into provenance, if present
-        "min_chars": 1,  # after stripping surrounding whitespace
-        "max_chars": 1_000_000,
+        "field": opt("text", "JSONL: the field holding the text"),
+        "licence_field": opt("licence", "JSONL: a field whose value goes into provenance, if present"),
+        "min_chars": opt(1, "fewer characters (surrounding whitespace stripped) -> empty_text / text_too_short"),
+        "max_chars": opt(1_000_000, "more characters than this -> text_too_long"),
     }
 }
 
