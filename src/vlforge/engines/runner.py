@@ -141,7 +141,7 @@ def _write_report(output_dir: str, quiet: bool) -> None:
         print(f"vlforge: the report could not be written: {exception_detail(exc)}", file=sys.stderr)
         return
     if not quiet:
-        print(f"report                  {page}", file=sys.stderr)
+        print(f"{'report':<22}{page}", file=sys.stderr)
 
 
 def _dedup_enabled(job: JobSpec) -> bool:

@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 FIGSIZE = (5.0, 3.0)
 DPI = 100
@@ -23,6 +24,7 @@ def histogram(values: list[float], title: str, xlabel: str, bins: int = 30) -> b
     axes.set_title(f"{title} (n={len(values)})")
     axes.set_xlabel(xlabel)
     axes.set_ylabel("samples")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of samples
     figure.tight_layout()
     return _png(figure)
 
@@ -33,6 +35,7 @@ def bars(counts: dict[str, int], title: str) -> bytes:
     axes.barh(labels[::-1], [counts[label] for label in labels][::-1], color="#b5754a")
     axes.set_title(title)
     axes.set_xlabel("samples")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     return _png(figure)
 
