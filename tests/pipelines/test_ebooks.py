@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import struct
 import xml.etree.ElementTree as ET
 import zipfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import output_digests, start_trap_server
+from conftest import job_samples, output_digests, start_trap_server
 
 from vlforge.config import resolve_options
 from vlforge.contract import Part, Task, TaskContext
@@ -28,7 +27,6 @@ from vlforge.pipelines.ebooks import CORPUS
 from vlforge.renderers.browser import is_uniform
 from vlforge.renderers.paginate import squash
 from vlforge.schemas import Reject, Sample, make_key
-from vlforge.shards.reader import find_shards, iter_samples
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_PAGES = ("ebooks.page.width=600", "ebooks.page.height=800")
@@ -98,16 +96,6 @@ def source_text(chapter: bytes) -> str:
     """The chapter's text read from its XHTML with ElementTree: independent of the browser."""
     body = next(e for e in ET.fromstring(chapter).iter() if e.tag.endswith("body"))
     return squash("".join(body.itertext()))
-
-
-def shard_samples(output: Path) -> list[dict]:
-    """Every sample a job wrote: key, metadata record (json) and text (txt)."""
-    samples = []
-    for shard in find_shards(output / "shards"):
-        for raw in iter_samples(shard):
-            text = raw.get("txt", raw.get("md", b"")).decode()
-            samples.append({"key": raw["__key__"], "json": json.loads(raw["json"]), "txt": text})
-    return samples
 
 
 def context(tmp_path: Path, path: Path, *assignments: str) -> TaskContext:
@@ -209,13 +197,32 @@ def test_markdown_text_and_user_template(tmp_path):
     assert sample.text == "## Title\n\nSome *stressed* words.\n\n- first"
 
 
+TITLE_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 200" width="300" height="200">'
+             '<rect width="300" height="200" fill="#eee"/><text x="20" y="80" font-size="28">THE TEST BOOK</text>'
+             '<text x="20" y="140" font-size="18">by A. N. Author</text></svg>')
+
+
 def test_page_policies_for_image_and_nearly_empty_pages(tmp_path):
-    chapters = [("img.xhtml", xhtml('<img src="../images/f.png" alt=""/>')), ("short.xhtml", xhtml("<p>Fin.</p>"))]
-    path = build_epub(tmp_path / "p.epub", chapters, files={"images/f.png": png(300, 200)})
-    kept = read_book(tmp_path, path)
-    assert [(type(o).__name__, o.text) for o in kept] == [("Sample", ""), ("Sample", "Fin.")]
-    refused = read_book(tmp_path, path, "ebooks.pages.image_only=reject", "ebooks.pages.nearly_empty=reject")
-    assert [o.reason for o in refused] == ["image_only_page", "nearly_empty_page"]
+    # A title page as Standard Ebooks make it: title and author drawn in an SVG, no text.
+    title = xhtml('<section class="titlepage"><h1 style="display:none">The Test Book</h1>'
+                  '<img src="../images/titlepage.svg" alt=""/></section>')
+    chapters = [("titlepage.xhtml", title), ("img.xhtml", xhtml('<img src="../images/f.png" alt=""/>')),
+                ("short.xhtml", xhtml("<p>Fin.</p>")), ("plate.xhtml", xhtml('<p>Plate I.</p><img src="../images/f.png"/>'))]
+    path = build_epub(tmp_path / "p.epub", chapters, files={"images/f.png": png(300, 200),
+                                                            "images/titlepage.svg": TITLE_SVG.encode()})
+    default = read_book(tmp_path, path)
+    assert [type(o).__name__ for o in default] == ["Reject", "Reject", "Sample", "Sample"]
+    assert [o.reason for o in default[:2]] == ["empty_text_page", "empty_text_page"]
+    assert [o.stage for o in default[:2]] == ["page_content", "page_content"]
+    assert [o.text for o in default[2:]] == ["Fin.", "Plate I."]
+    kept = read_book(tmp_path, path, "ebooks.pages.empty_text=keep")
+    assert [(type(o).__name__, o.text) for o in kept] == [("Sample", ""), ("Sample", ""), ("Sample", "Fin."),
+                                                          ("Sample", "Plate I.")]
+    assert kept[0].metadata["images_on_page"] == 1 and not is_uniform(kept[0].image)
+    refused = read_book(tmp_path, path, "ebooks.pages.empty_text=keep", "ebooks.pages.image_only=reject",
+                        "ebooks.pages.nearly_empty=reject")
+    assert [o.reason for o in refused] == ["image_only_page", "image_only_page", "nearly_empty_page",
+                                           "image_only_page"]
 
 
 def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
@@ -249,10 +256,11 @@ def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     assert reasons["blank_render"] == 1  # the invisible words: text that does not show
     assert reasons["blank_page"] >= 60  # the tall element: 100000 px of nothing, no screenshots
     joined: dict[str, str] = {}
-    for sample in shard_samples(tmp_path / "out"):
-        if "c-mixed" in sample["json"]["provenance"]["source"]:
-            href = sample["json"]["metadata"]["chapter"]["href"].rsplit("/", 1)[-1]
-            joined[href] = joined.get(href, "") + sample["txt"]
+    for sample in job_samples(tmp_path / "out"):
+        assert sample["members"] == ["json", "png", "txt"] and sample["meta"]["text_kind"] == "plain"
+        if "c-mixed" in sample["meta"]["source"]:
+            href = sample["meta"]["metadata"]["chapter"]["href"].rsplit("/", 1)[-1]
+            joined[href] = joined.get(href, "") + sample["text"]
     assert joined["malformed.xhtml"].startswith("Unclosed tag")
     assert joined["script.xhtml"] == "Original text."
     assert joined["remote.xhtml"] == "Remote refs."
@@ -268,6 +276,7 @@ def test_demo_book_rerun_is_byte_identical(tmp_path, cli):
         cli("run", "ebooks", str(demo), "--output", str(tmp_path / run), "--workers", "1", "-q",
             *[arg for kv in SMALL_PAGES for arg in ("--set", kv)], check=True)
     assert output_digests(tmp_path / "one") == output_digests(tmp_path / "two")
-    samples = shard_samples(tmp_path / "one")
-    languages = {s["json"]["metadata"]["chapter"]["language"] for s in samples}
-    assert languages == {"en", "zh-Hans"} and any("守灯" in s["txt"] for s in samples)
+    samples = job_samples(tmp_path / "one")
+    languages = {s["meta"]["metadata"]["chapter"]["language"] for s in samples}
+    assert languages == {"en", "zh-Hans"} and any("守灯" in s["text"] for s in samples)
+    assert all(s["text"].strip() and s["image_ext"] == "png" for s in samples)

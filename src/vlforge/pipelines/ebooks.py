@@ -25,7 +25,9 @@ item's, stage read (missing_spine_item, corrupt_entry, unsupported_media_type,
 nonlinear_skipped) or render (malformed_xhtml, no_body, empty_document, too_many_pages,
 vertical_writing, right_to_left, text_mismatch, render_failed, render_timeout, browser_crash,
 unstable_layout); a page's, stage render (the browser's reasons) or the filter's own
-(blank_page, text_outside_page, image_only_page, nearly_empty_page, blank_render).
+(blank_page, text_outside_page, empty_text_page, image_only_page, nearly_empty_page,
+blank_render). A page with an image and no text (a title page drawn as a picture) is
+rejected as empty_text_page unless ebooks.pages.empty_text is keep.
 
 Templates: built-in ones (renderers/templates/*.css) and the user's CSS files; one is chosen
 per book from the book's checksum, so a re-run, or the same file elsewhere, looks the same.
@@ -40,6 +42,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.documents.epub import Book, Limits, SpineItem, open_epub
 from vlforge.errors import Rejected
@@ -68,13 +71,16 @@ from vlforge.schemas import Provenance, make_key
 DEFAULTS: dict[str, Any] = {
     # A book is a large unit of work (tens to hundreds of pages): one per task, so that
     # workers share a job's books and a resumed job redoes at most one book per worker.
-    "tasks": {"target_bytes": 32 * 1024 * 1024, "max_files": 1},
+    "tasks": {
+        "target_bytes": opt(32 * 1024 * 1024, "input bytes per task (a book is one task whatever its size)"),
+        "max_files": opt(1, "books per task: one, so workers share a job's books and a resume redoes one"),
+    },
     "ebooks": {
         **page_defaults(),
-        "include_nonlinear": True,  # spine items with linear="no" (notes, pop-ups)
-        "malformed_xhtml": "recover",  # parse as HTML like a browser tab would; or "reject"
-        "max_unpacked_bytes": 1 << 30,  # container_too_large beyond this
-        "max_image_pixels": 50_000_000,  # larger images are not unpacked (never shown)
+        "include_nonlinear": opt(True, 'read spine items with linear="no" (notes, pop-ups)'),
+        "malformed_xhtml": opt("recover", "recover (parse as HTML like a browser tab) or reject XHTML that is not well-formed"),
+        "max_unpacked_bytes": opt(1 << 30, "bytes a book may unpack to; more -> container_too_large"),
+        "max_image_pixels": opt(50_000_000, "larger images are not unpacked (never shown)"),
     }
 }
 

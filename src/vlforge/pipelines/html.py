@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.errors import Rejected
 from vlforge.pipelines.pages import (
@@ -54,12 +55,15 @@ from vlforge.schemas import Provenance, checksum, make_key
 DEFAULTS: dict[str, Any] = {
     # Rendering dominates: tasks of up to 16 files (one renderer group each) spread a
     # directory of pages over the workers.
-    "tasks": {"target_bytes": 8 * 1024 * 1024, "max_files": 16},
+    "tasks": {
+        "target_bytes": opt(8 * 1024 * 1024, "input bytes per task"),
+        "max_files": opt(16, "files per task (one renderer group each), to spread a directory over the workers"),
+    },
     "html": {
         **page_defaults(),
-        "malformed_xhtml": "recover",  # or "reject"
-        "docs_per_call": 16,  # files rendered together (one browser page set-up for all)
-        "max_file_bytes": 8 * 1024 * 1024,  # larger files -> file_too_large
+        "malformed_xhtml": opt("recover", "recover (re-parse as HTML) or reject .xhtml files that are not well-formed"),
+        "docs_per_call": opt(16, "files rendered together (one browser page set-up for all)"),
+        "max_file_bytes": opt(8 * 1024 * 1024, "larger files -> file_too_large"),
     }
 }
 

@@ -8,7 +8,9 @@
     page_filter(check)        a stage from a page check; the checks below, in this order:
         blank_pages           nothing on the page (always rejected)
         text_outside_pages    text boxes not inside the page image
-        page_content          nearly empty and image-only pages, by the `pages` options
+        page_content          pages with an image and no text (rejected unless
+                              pages.empty_text is keep), nearly empty and image-only pages,
+                              by the `pages` options
         blank_renders         text on the page but a single-colour image
 
 A corpus reads (and renders) pages; the checks are its stages, so every page a check drops
@@ -23,6 +25,7 @@ import importlib.metadata
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from vlforge.config import opt
 from vlforge.contract import Outcome, Stage, TaskContext
 from vlforge.errors import Rejected, exception_detail
 from vlforge.renderers.browser import (
@@ -53,31 +56,40 @@ _POLICIES = ("keep", "reject")
 def page_defaults() -> dict[str, Any]:
     """Options every paginated corpus (ebooks, html) has."""
     return {
-        "page": {"width": 1024, "height": 1024, "device_scale_factor": 1.0},  # CSS px
+        "page": {
+            "width": opt(1024, "page width in CSS px (the PNG is width * device_scale_factor pixels)"),
+            "height": opt(1024, "page height in CSS px"),
+            "device_scale_factor": opt(1.0, "device pixels per CSS px of the screenshots"),
+        },
         # Built-in templates to choose from (renderers/templates/NAME.css) and CSS files of
         # your own (see serif.css for the --vlforge-* properties a template sets).
-        "templates": sorted(builtin_templates()),
-        "template_files": [],
-        "template": "",  # one template for everything, by name, instead of choosing per book
-        "text_kind": "plain",  # or "markdown": headings, list items, emphasis, code
+        "templates": opt(sorted(builtin_templates()),
+                         "built-in templates to choose from per document (renderers/templates/NAME.css)"),
+        "template_files": opt([], "CSS files of your own templates (see serif.css for the --vlforge-* properties)"),
+        "template": opt("", "one template for everything, by name, instead of choosing per document"),
+        "text_kind": opt("plain", "page text as plain or markdown (headings, list items, emphasis, code)"),
         "pages": {
-            # A page with fewer characters than this (whitespace aside) is "nearly empty":
-            # kept or rejected (nearly_empty_page); with an image on it, it is an image page:
-            # kept or rejected (image_only_page). A page with nothing on it is always rejected.
-            "nearly_empty_chars": 16,
-            "nearly_empty": "keep",
-            "image_only": "keep",
+            # A page whose text is empty (whitespace only) but that shows an image (a title
+            # page drawn as a picture) has no text to pair with its image: rejected
+            # (empty_text_page) unless empty_text is keep. A page with fewer characters than
+            # nearly_empty_chars (whitespace aside) is "nearly empty": kept or rejected
+            # (nearly_empty_page); with an image on it, it is an image page: kept or rejected
+            # (image_only_page). A page with nothing on it is always rejected (blank_page).
+            "empty_text": opt("reject", "keep or reject (empty_text_page) pages with an image and no text at all"),
+            "nearly_empty_chars": opt(16, "fewer characters than this (whitespace aside): a nearly empty page"),
+            "nearly_empty": opt("keep", "keep or reject (nearly_empty_page) nearly empty pages without images"),
+            "image_only": opt("keep", "keep or reject (image_only_page) nearly empty pages with an image"),
         },
-        "check_text": True,  # refuse documents whose page texts do not add up (text_mismatch)
-        "max_pages": 1000,  # per document (chapter): longer ones -> too_many_pages
+        "check_text": opt(True, "refuse documents whose page texts do not add up (text_mismatch)"),
+        "max_pages": opt(1000, "pages per document (chapter) at most; longer ones -> too_many_pages"),
         "render": {
             # One browser page (a fresh hermetic context) serves this many layouts and
             # screenshots, or this many seconds, whichever ends first; then a new one.
-            "units_per_call": 256,
-            "call_budget_s": 60.0,
-            "page_timeout_s": 10.0,  # one screenshot
-            "load_timeout_s": 30.0,  # loading one document with its resources
-            "retries": 1,  # after a browser crash or hang, before the page/chapter is rejected
+            "units_per_call": opt(256, "layouts and screenshots per browser page (fresh context) at most"),
+            "call_budget_s": opt(60.0, "seconds per browser page before a new one is started"),
+            "page_timeout_s": opt(10.0, "seconds for one screenshot"),
+            "load_timeout_s": opt(30.0, "seconds for loading one document with its resources (images, objects, fonts)"),
+            "retries": opt(1, "retries after a browser crash or hang before the page/chapter is rejected"),
         },
     }
 
@@ -89,7 +101,7 @@ def page_defaults() -> dict[str, Any]:
 
 def pagination_settings(opts: dict) -> PaginationSettings:
     page, render = opts["page"], opts["render"]
-    for name in ("nearly_empty", "image_only"):
+    for name in ("empty_text", "nearly_empty", "image_only"):
         if opts["pages"][name] not in _POLICIES:
             raise ValueError(f"pages.{name} must be one of {_POLICIES}, not {opts['pages'][name]!r}")
     if opts["text_kind"] not in ("plain", "markdown"):
@@ -244,7 +256,10 @@ def text_outside_pages(sample: Sample, text: PageText, policy: dict) -> None:
 
 
 def page_content(sample: Sample, text: PageText, policy: dict) -> None:
-    """Nearly empty pages, and pages that are mostly an image, kept or rejected by policy."""
+    """Pages with an image and no text, nearly empty pages, and pages that are mostly an
+    image, kept or rejected by policy (a page with neither text nor image is a blank_page)."""
+    if not sample.text.strip() and policy["empty_text"] == "reject":
+        raise Rejected("empty_text_page", f"no text, {text.images} image(s)")
     chars = len(squash(text.plain))
     if chars >= policy["nearly_empty_chars"]:
         return
