@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
 from vlforge.errors import VlforgeError
@@ -88,7 +89,18 @@ def summarize(path: str) -> dict:
         "text_chars": distribution(text_chars),
         "image_width": distribution(widths),
         "image_height": distribution(heights),
+        "rejected": rejects_by_reason(path),
     }
+
+
+def rejects_by_reason(path: str) -> dict[str, int] | None:
+    """"stage/reason" -> count from a job's reject ledger (None when `path` is not a job's
+    output directory): what was dropped belongs in the picture as much as what was kept."""
+    ledger = Path(path) / "rejects.parquet"
+    if not ledger.is_file():
+        return None
+    rows = pq.read_table(ledger, columns=["stage", "reason"]).to_pylist()
+    return dict(sorted(Counter(f"{r['stage']}/{r['reason']}" for r in rows).items()))
 
 
 def format_summary(summary: dict) -> str:
@@ -102,6 +114,9 @@ def format_summary(summary: dict) -> str:
                          f"max={d['max']} mean={d['mean']}")
         else:
             lines.append(f"{name:<13} none")
+    if summary["rejected"] is not None:
+        lines.append(f"rejected {sum(summary['rejected'].values())}  (stage/reason, from rejects.parquet)")
+        lines += [f"  {name:<40} {count}" for name, count in summary["rejected"].items()]
     return "\n".join(lines)
 
 
