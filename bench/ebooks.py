@@ -46,7 +46,7 @@ from vlforge.pipelines.pages import pagination_settings, renderer_for
 from vlforge.renderers.browser import DEFAULT_EXECUTABLE
 from vlforge.renderers.paginate import builtin_templates, geometry_css, squash
 from vlforge.schemas import Sample
-from vlforge.shards.reader import find_shards, iter_samples
+from vlforge.shards.reader import find_shards, free_form, iter_samples, sample_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = ROOT.parent / "shared" / "corpora" / "epub"
@@ -135,9 +135,9 @@ def coverage(output: Path) -> None:
     for shard in find_shards(output / "shards"):
         for raw in iter_samples(shard):
             record = json.loads(raw["json"])
-            source, chapter = record["provenance"]["source"], record["metadata"]["chapter"]
+            source, chapter = record["source"], free_form(record["metadata"])["chapter"]
             books[source]["pages kept"] += 1
-            books[source]["chars kept"] += len(squash(raw.get("txt", raw.get("md", b"")).decode()))
+            books[source]["chars kept"] += len(squash(sample_text(raw)[1]))
             chapters[(source, chapter["spine_index"])] = chapter
     for (source, _), chapter in chapters.items():
         books[source]["chapters rendered"] += 1

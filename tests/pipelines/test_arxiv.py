@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import subprocess
 import sys
@@ -13,14 +12,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pypdfium2 as pdfium
 import pytest
-from conftest import REPO, load_stats, run_cli
+from conftest import REPO, job_samples, load_stats, run_cli
 from PIL import Image
 
 from vlforge.cli import EXIT_NOTHING_ACCEPTED
 from vlforge.documents.align import clean_page_texts, markdown_tokens, tokens
 from vlforge.documents.papers import Role, role_of
 from vlforge.documents.pdf import open_pdf
-from vlforge.shards.reader import find_shards, iter_samples
 
 TITLE = "Predicting Harbour Tides with a Handful of Harmonic Constituents"
 
@@ -63,20 +61,16 @@ def job(papers, tmp_path_factory) -> Path:
     return output
 
 
-def samples_of(output: Path) -> list[dict]:
-    return [raw for shard in find_shards(output / "shards") for raw in iter_samples(shard)]
-
-
 def test_every_page_is_a_sample_or_a_reject(job, papers):
     stats = load_stats(job)
     assert stats["read"] == stats["accepted"] + stats["rejected"]
     rejects = pq.read_table(job / "rejects.parquet").to_pylist()
-    records = [json.loads(raw["json"]) for raw in samples_of(job)]
+    records = [sample["meta"] for sample in job_samples(job)]
     for pdf_path in [papers / "folder" / "tide-harmonics" / "main.pdf", papers / "arxiv" / "tide-harmonics.pdf",
                      papers / "arxiv" / "2401.99999.pdf"]:
         with open_pdf(pdf_path, max_bytes=1 << 30, max_pages=100) as doc:
             page_count = doc.page_count
-        accepted = [r for r in records if r["provenance"]["source"] == str(pdf_path)]
+        accepted = [r for r in records if r["source"] == str(pdf_path)]
         rejected = [r for r in rejects if r["source"] == str(pdf_path) and r["item"].startswith("page=")]
         assert len(accepted) + len(rejected) == page_count, pdf_path
         numbers = sorted([r["metadata"]["page"] for r in accepted] + [int(r["item"][5:]) for r in rejected])
@@ -94,16 +88,17 @@ def test_stats_carry_a_record_per_paper(job, papers):
 
 def test_demo_paper_pages_pair_with_their_markdown(job, papers):
     pdf_path = papers / "folder" / "tide-harmonics" / "main.pdf"
-    raws = sorted((raw for raw in samples_of(job) if json.loads(raw["json"])["provenance"]["source"] == str(pdf_path)),
-                  key=lambda raw: json.loads(raw["json"])["metadata"]["page"])
-    assert len(raws) >= 3  # the demo paper aligns well: at most one page may miss 0.9
+    samples = sorted((s for s in job_samples(job) if s["meta"]["source"] == str(pdf_path)),
+                     key=lambda s: s["meta"]["metadata"]["page"])
+    assert len(samples) >= 3  # the demo paper aligns well: at most one page may miss 0.9
     with open_pdf(pdf_path, max_bytes=1 << 30, max_pages=100) as doc:
         texts = clean_page_texts([doc.page_text(i) for i in range(doc.page_count)])
         page_words = [set(tokens(text)) for text in texts]
         sizes = [doc.page_size_points(i) for i in range(doc.page_count)]
-    for raw in raws:
-        record = json.loads(raw["json"])
-        meta, markdown = record["metadata"], raw["md"].decode()
+    for sample in samples:
+        record = sample["meta"]
+        meta, markdown = record["metadata"], sample["text"]
+        assert sample["members"] == ["json", "png", "txt"] and record["text_kind"] == "markdown"
         number = meta["page"]
         if number == 1:
             assert markdown.startswith(f"# {TITLE}")
@@ -114,24 +109,25 @@ def test_demo_paper_pages_pair_with_their_markdown(job, papers):
         assert here > 0.95, (number, here)
         assert all(sum(w in page_words[i] for w in words) / len(words) < here
                    for i in range(len(page_words)) if i != number - 1)
-        image = Image.open(io.BytesIO(raw["png"]))
+        image = Image.open(io.BytesIO(sample["image"]))
         expected = tuple(math.ceil(points * 96 / 72 - 1e-6) for points in sizes[number - 1])
         assert image.mode == "RGB" and image.size == expected == tuple(meta["image_size"])
+        assert (record["image_width"], record["image_height"]) == expected and record["image_format"] == "png"
         assert meta["dpi"] == 96.0 and meta["page_count"] == len(page_words)
         assert meta["page_size_pt"] == [round(s, 2) for s in sizes[number - 1]]
         assert meta["boundary_score"] >= 0.9 and meta["paper"]["id"] == "tide-harmonics"
-        assert set(record["provenance"]["tools"]) == {"pandoc", "pypdfium2", "pdfium"}
+        assert set(record["tools"]) == {"pandoc", "pypdfium2", "pdfium"}
         assert record["text_kind"] == "markdown"
-    paper = json.loads(raws[0]["json"])["metadata"]["paper"]
-    assert paper["pages"] == len(page_words) and paper["pages_accepted"] == len(raws)
+    paper = samples[0]["meta"]["metadata"]["paper"]
+    assert paper["pages"] == len(page_words) and paper["pages_accepted"] == len(samples)
     assert paper["conversion"]["bibliography_entries"] == 2 and paper["main_tex"] == "main.tex"
 
 
 def test_archive_layout_gives_the_same_pages(job, papers):
     by_source: dict[str, list] = {}
-    for raw in samples_of(job):
-        record = json.loads(raw["json"])
-        by_source.setdefault(record["provenance"]["source"], []).append((record["metadata"]["page"], raw["md"]))
+    for sample in job_samples(job):
+        record = sample["meta"]
+        by_source.setdefault(record["source"], []).append((record["metadata"]["page"], sample["text"]))
     folder = sorted(by_source[str(papers / "folder" / "tide-harmonics" / "main.pdf")])
     arxiv = sorted(by_source[str(papers / "arxiv" / "tide-harmonics.pdf")])
     assert folder == arxiv

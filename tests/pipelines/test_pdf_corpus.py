@@ -91,15 +91,19 @@ def test_pdf_job_end_to_end(tmp_path, cli, checkpoints, inputs):
     paper = str(inputs / "paper.pdf")
     for number in (1, 2):
         key = make_key("pdf", paper, number)
-        assert members[f"{key}.md"].decode() == SCRIPT_MARKDOWN
+        assert sorted(name for name in members if name.startswith(f"{key}.")) == [
+            f"{key}.json", f"{key}.png", f"{key}.txt"]
+        assert members[f"{key}.txt"].decode() == SCRIPT_MARKDOWN
         record = json.loads(members[f"{key}.json"])
-        assert record["text_kind"] == "markdown" and record["image"]["format"] == "png"
-        page = record["metadata"]["page"]
+        assert record["text_kind"] == "markdown" and record["image_format"] == "png"
+        assert (record["image_width"], record["image_height"]) == (672, 870)
+        metadata = json.loads(record["metadata"])
+        page = metadata["page"]
         assert page == {"number": number, "count": 3, "dpi": page["dpi"], "width": 672, "height": 870}
         assert 78 < page["dpi"] < 80  # 612 x 792 points fitted into 672 x 896 pixels
         assert Image.open(io.BytesIO(members[f"{key}.png"])).size == (672, 870)
-        assert record["metadata"]["text_source"] == "nougat"
-        assert record["provenance"]["tools"]["nougat_model"] == "script"
+        assert metadata["text_source"] == "nougat"
+        assert json.loads(record["tools"])["nougat_model"] == "script"
     assert not any(b"[MISSING_PAGE" in data for data in members.values())
     rejects = pq.read_table(output / "rejects.parquet").to_pylist()
     by_item = {(Path(r["source"]).name, r["item"]): (r["stage"], r["reason"]) for r in rejects}
