@@ -1,5 +1,6 @@
 """How `vlforge run` ends: exit 4 when nothing was accepted, one line on Ctrl-C."""
 
+import json
 import os
 import signal
 import subprocess
@@ -44,3 +45,37 @@ def test_ctrl_c_ends_the_job_with_one_line_and_no_traceback_from_any_process(tmp
     assert process.returncode == 130
     assert stderr.strip().splitlines()[-1] == "vlforge: interrupted; re-run the same command to resume"
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+
+def test_workers_end_when_their_driver_is_killed(tmp_path):
+    """SIGKILL to the driver (an OOM kill) leaves no worker running its task on alone."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.txt").write_text("".join(f"line {i}\n" for i in range(PROGRESS_EVERY + 5)))
+    out = tmp_path / "out"
+    script = (f"import sys; sys.path.insert(0, {HERE!r}); "
+              "from vlforge.contract import register_corpus_module; "
+              "register_corpus_module('waiting', 'waiting_corpus'); "
+              "from vlforge.cli import main; "
+              f"raise SystemExit(main(['run', 'waiting', {str(inputs)!r}, '-o', {str(out)!r}]))")
+    driver = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("_tasks/*.progress")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = json.loads(next(out.glob("_tasks/*.progress")).read_text())["pid"]
+    assert worker != driver.pid and _alive(worker)
+    driver.kill()
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
