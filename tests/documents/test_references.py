@@ -5,20 +5,16 @@ pypdfium2, is the independent witness of what the page shows."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pypdfium2 as pdfium
-import pytest
 from conftest import run_cli
 
 from vlforge.cli import EXIT_NOTHING_ACCEPTED
 from vlforge.documents.latex import to_markdown
 from vlforge.documents.references import UNRESOLVED, number_labels
-
-pytestmark = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex")
 
 FILLER = "The harbour gauge reads the tide level every hour of the day and night. " * 6
 
