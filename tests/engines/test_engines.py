@@ -54,6 +54,21 @@ def test_a_task_that_raises_once_is_retried_and_the_job_completes(engine, tmp_pa
     assert len(list((tmp_path / "out/_tasks").glob("flaky-*.json"))) == 3
 
 
+def test_a_rerun_gives_tasks_that_failed_their_whole_retry_budget_again(tmp_path):
+    """The failed attempts of one run are not charged to the next: exit 3 says "re-run the
+    same command to retry them", and the re-run does."""
+    register_corpus_module("flaky", "flaky_corpus")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (inputs / name).write_text("one\ntwo\n")
+    options = ("tasks.max_files=1", "engine.retries=0")
+    first = run_job("flaky", [str(inputs)], str(tmp_path / "out"), "local", 1, quiet=True, assignments=options)
+    assert first["tasks_failed"] == 2 and list((tmp_path / "out/_tasks").glob("*.progress"))
+    again = run_job("flaky", [str(inputs)], str(tmp_path / "out"), "local", 1, quiet=True, assignments=options)
+    assert again["tasks_failed"] == 0 and again["accepted"] == 4
+
+
 @pytest.mark.parametrize("engine", ["ray", "beam"])
 def test_rerun_after_an_interruption_runs_only_the_missing_tasks(engine, text_inputs, local_reference, tmp_path):
     digests, _ = local_reference

@@ -112,6 +112,13 @@ def record_failure(layout: OutputLayout, index: int, attempt: int, error: str) -
                                              "rejected": 0, "error": error})
 
 
+def forget_attempts(layout: OutputLayout) -> None:
+    """Removes the progress files an earlier run of the job left: a new run starts every
+    unfinished task with its full retry budget (engines.base) and shows no stale counts."""
+    for stale in layout.progress_files():
+        stale.unlink(missing_ok=True)
+
+
 def refund_attempt(layout: OutputLayout, index: int, stopped_pids: set[int]) -> None:
     """Takes back the attempt in flight of a task whose worker was stopped for another
     task's fault (a local pool ends every worker when one dies): it is not charged."""

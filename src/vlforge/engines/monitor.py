@@ -140,13 +140,7 @@ def _poll(layout: OutputLayout, monitor: Monitor) -> None:
 
 @contextlib.contextmanager
 def watch_progress(layout: OutputLayout, monitor: Monitor, poll_s: float = POLL_S) -> Iterator[None]:
-    """Feeds `monitor` from the progress files in a thread while the block runs.
-
-    Files left by an earlier run of the job are removed first: they would show counts of
-    attempts long gone and charge this run's retry budget (engines.base).
-    """
-    for stale in layout.progress_files():
-        stale.unlink(missing_ok=True)
+    """Feeds `monitor` from the progress files in a thread while the block runs."""
     stop = threading.Event()
 
     def poll_until_stopped() -> None:

@@ -23,7 +23,7 @@ from vlforge.config import get_option, resolve_options
 from vlforge.contract import Task, corpus_module, load_corpus
 from vlforge.engines.base import Engine, TaskResult
 from vlforge.engines.dedup import run_job_dedup
-from vlforge.engines.executor import JobSpec, OutputLayout, read_marker
+from vlforge.engines.executor import JobSpec, OutputLayout, forget_attempts, read_marker
 from vlforge.engines.monitor import Monitor, watch_progress
 from vlforge.engines.planning import plan_tasks
 from vlforge.errors import VlforgeError, exception_detail
@@ -56,6 +56,7 @@ def prepare_job(corpus_name: str, inputs: list[str], output_dir: str,
     job = JobSpec(corpus_name, module, options, str(Path(output_dir).absolute()),
                   job_fingerprint(corpus_name, options, files))
     claim_output_dir(job, len(files), len(tasks))
+    forget_attempts(OutputLayout(job.output_dir, job.corpus))
     return job, tasks
 
 
