@@ -222,10 +222,6 @@ def output_text(value: Any, mime: str) -> str:
 def decode_base64(text: str) -> bytes:
     """Strict base64; line breaks and spaces (common in stored outputs) are allowed."""
     try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:
-        pass
-    try:
         return base64.b64decode("".join(text.split()), validate=True)
     except ValueError as exc:
         raise Rejected("invalid_base64", f"{type(exc).__name__}: {exc}") from None

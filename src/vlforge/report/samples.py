@@ -54,8 +54,12 @@ def read_members(shard: Path, offset: int, key: str) -> dict:
     return members
 
 
+def _members(output: JobOutput, row: dict) -> dict:
+    return read_members(output.root / "shards" / row["shard"], row["offset"], row["key"])
+
+
 def shown_pair(output: JobOutput, row: dict) -> ShownPair:
-    members = read_members(output.root / "shards" / row["shard"], row["offset"], row["key"])
+    members = _members(output, row)
     kind, text = sample_text(members) or ("none", "")
     image = sample_image(members)
     thumbnail, size = (_thumbnail(image[1]) if image else (None, None))
@@ -73,11 +77,6 @@ def _thumbnail(data: bytes) -> tuple[bytes, tuple[int, int]]:
 def script_mix(output: JobOutput, n: int) -> tuple[dict[str, int], int]:
     """Counts of the script each text is written in, over a seeded sample of n samples."""
     rows = pick(output, n)
-    counts = Counter(script_of(shown_pair_text(output, row)) for row in rows)
+    texts = [sample_text(_members(output, row)) for row in rows]
+    counts = Counter(script_of(found[1]) if found else "none" for found in texts)
     return dict(counts.most_common()), len(rows)
-
-
-def shown_pair_text(output: JobOutput, row: dict) -> str:
-    members = read_members(output.root / "shards" / row["shard"], row["offset"], row["key"])
-    found = sample_text(members)
-    return found[1] if found else ""
