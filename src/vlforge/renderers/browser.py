@@ -44,6 +44,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from vlforge.errors import Rejected
+from vlforge.images import png_bytes, to_rgb
 
 if TYPE_CHECKING:  # imported lazily at runtime so importing vlforge stays cheap
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -337,7 +338,8 @@ def _parse_svg(svg: str | bytes) -> tuple[bytes, ET.Element]:
 
 
 def _composite(png: bytes, background: str) -> bytes:
-    """Flatten a transparent screenshot onto a CSS colour."""
+    """Flatten a transparent screenshot onto a CSS colour (a translucent colour keeps the
+    alpha channel: the result is the screenshot seen through it)."""
     from PIL import Image, ImageColor
 
     try:
@@ -345,14 +347,11 @@ def _composite(png: bytes, background: str) -> bytes:
     except ValueError:
         raise Rejected("invalid_argument", f"unknown background {background!r}") from None
     with Image.open(io.BytesIO(png)) as img:
-        img = img.convert("RGBA")
+        if rgba[3] == 255:
+            return png_bytes(to_rgb(img, rgba[:3]))
         out = Image.new("RGBA", img.size, rgba)
-        out.alpha_composite(img)
-    if rgba[3] == 255:
-        out = out.convert("RGB")
-    buf = io.BytesIO()
-    out.save(buf, format="PNG")
-    return buf.getvalue()
+        out.alpha_composite(img.convert("RGBA"))
+    return png_bytes(out)
 
 
 def _blocked_detail(urls: list[str]) -> str:
