@@ -128,6 +128,9 @@ def parse_set(assignment: str) -> dict:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         value = raw
+    if value is None and raw.strip() not in ("null", "~", "Null", "NULL"):
+        value = raw  # YAML reads "#ffffff" as a comment; the user meant the text
+
     for part in reversed(dotted.split(".")):
         value = {part: value}
     return value

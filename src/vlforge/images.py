@@ -19,6 +19,15 @@ def has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
+def shows_through(img: Image.Image) -> bool:
+    """True when some pixel is not fully opaque: only then does the background matter. An
+    alpha channel that is 255 everywhere (matplotlib's default white figure) shows the same
+    in every reader."""
+    if not has_alpha(img):
+        return False
+    return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
     """The image composited onto `background` (when it has transparency), as RGB."""
     if not has_alpha(img):
@@ -38,10 +47,11 @@ def png_bytes(img: Image.Image) -> bytes:
 
 def as_png(data: bytes, background: tuple[int, int, int] = WHITE) -> tuple[bytes, str] | None:
     """PNG bytes of what a viewer shows for an image (transparency on `background`), and
-    what it was ("jpeg RGB", "png RGBA"); None when the bytes are an opaque PNG already and
-    are kept unchanged. JPEG pixels are stored as decoded: lossless from here on."""
+    what it was ("jpeg RGB", "png RGBA"); None when the bytes are a PNG with nothing
+    see-through and are kept unchanged. JPEG pixels are stored as decoded: lossless from
+    here on."""
     with Image.open(io.BytesIO(data)) as img:
-        if img.format == "PNG" and not has_alpha(img):
+        if img.format == "PNG" and not shows_through(img):
             return None
         was = f"{(img.format or '?').lower()} {img.mode}"
         return png_bytes(to_rgb(img, background)), was

@@ -41,3 +41,13 @@ def test_every_job_writes_its_report_and_the_command_rewrites_it(tmp_path):
     assert run_cli("report", str(out), check=True).stdout.strip() == str(out / "report.html")
     assert (out / "report.html").exists()
     assert run_cli("report", str(tmp_path)).returncode == 2  # not a job's output: one line, exit 2
+
+
+def test_set_values_that_yaml_would_read_as_nothing_stay_text():
+    """`--set notebooks.images.background=#ffffff`: YAML reads the value as a comment (None);
+    the user meant the colour."""
+    from vlforge.config import parse_set
+
+    assert parse_set("notebooks.images.background=#ffffff") == {"notebooks": {"images": {"background": "#ffffff"}}}
+    assert parse_set("a.b=null") == {"a": {"b": None}}
+    assert parse_set("a.b=3") == {"a": {"b": 3}}

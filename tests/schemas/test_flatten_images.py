@@ -31,3 +31,15 @@ def test_png_bytes_are_lossless_and_deterministic():
     img = Image.new("RGB", (3, 3), (1, 2, 3))
     assert png_bytes(img) == png_bytes(img)
     assert Image.open(io.BytesIO(png_bytes(img))).getpixel((2, 2)) == (1, 2, 3)
+
+
+def test_an_opaque_png_with_an_alpha_channel_keeps_its_bytes():
+    """matplotlib's default figure is RGBA with alpha 255 everywhere: nothing shows through,
+    so re-encoding it would only cost time."""
+    from vlforge.images import as_png
+
+    opaque = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
+    see_through = Image.new("RGBA", (8, 8), (10, 20, 30, 0))
+    assert as_png(png_bytes(opaque)) is None
+    flat, was = as_png(png_bytes(see_through))
+    assert was == "png RGBA" and Image.open(io.BytesIO(flat)).getpixel((0, 0)) == (255, 255, 255)
