@@ -1,10 +1,13 @@
 """Exact image dedup across tasks: the job-level pass after every task has committed."""
 
 import base64
+import io
 import json
+import re
 
 import nbformat
 import pyarrow.parquet as pq
+import pytest
 from conftest import load_stats, png_bytes
 
 from vlforge.engines.runner import run_job
@@ -73,3 +76,35 @@ def test_a_pass_cut_off_after_its_record_is_finished_by_the_next_run(tmp_path):
     for name in ("shards/notebooks-000001-0000.tar", "shards/notebooks-000001-0000.parquet", "rejects.parquet"):
         assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes()
     assert load_stats(out)["accepted"] == 2
+
+
+@pytest.mark.parametrize("engine", ["local", "ray", "beam"])
+def test_progress_never_shows_more_than_the_final_counts_and_ends_on_them(engine, tmp_path, monkeypatch):
+    """Cross-task duplicates: the pass drops them only at the end, the progress never
+    counted them as accepted, and its last line is stats.json's."""
+    from vlforge.engines import runner
+
+    shown, stream = [], io.StringIO()
+
+    class Recording(runner.Monitor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "stream": stream, "every_s": 0, "quiet": False})
+
+        def _maybe_print(self, force=False):
+            shown.append(self._totals())
+            super()._maybe_print(force)
+
+    monkeypatch.setattr(runner, "Monitor", Recording)
+    shared, a, b = (png_bytes(64, 48, seed) for seed in (1, 2, 3))
+    (tmp_path / "in").mkdir()
+    write_notebook(tmp_path / "in/n0.ipynb", [shared, a])
+    write_notebook(tmp_path / "in/n1.ipynb", [b, shared, a])
+    write_notebook(tmp_path / "in/n2.ipynb", [shared])
+    stats = run_job("notebooks", [str(tmp_path / "in")], str(tmp_path / "out"), engine, 2, quiet=True,
+                    assignments=("tasks.max_files=1",))
+    assert (stats["accepted"], stats["rejected"], stats["tasks"]) == (3, 3, 3)
+    assert len(shown) >= 3  # at least one look per task
+    assert all(accepted <= 3 and rejected <= 3 for accepted, rejected in shown)
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("[notebooks] tasks")]
+    last = re.search(r"tasks (\d+)/3  accepted (\d+)  rejected (\d+)  \d", lines[-1])
+    assert last.groups() == ("3", "3", "3")

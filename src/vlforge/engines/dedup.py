@@ -19,6 +19,7 @@ pass costs one read of the indexes and a rewrite of the affected shards only.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -33,13 +34,19 @@ def _dedup_file(layout: OutputLayout) -> Path:
     return layout.tasks_dir / "_dedup.json"
 
 
+def _index_digests(index: Path, field: str) -> Iterator[tuple[dict, str | None]]:
+    """(row, digest) for every sample of one shard index; the digest is None where the
+    sample has none (the pass keeps it)."""
+    for row in pq.read_table(index, columns=["key", "shard", "source", "metadata"]).to_pylist():
+        yield row, json.loads(row["metadata"]).get(field)
+
+
 def find_duplicates(layout: OutputLayout, field: str) -> list[dict]:
     """Every sample whose `field` an earlier sample of the job had, with the key it repeats."""
     first: dict[str, str] = {}
     duplicates = []
     for index in sorted(layout.shards_dir.glob("*.parquet")):
-        for row in pq.read_table(index, columns=["key", "shard", "source", "metadata"]).to_pylist():
-            digest = json.loads(row["metadata"]).get(field)
+        for row, digest in _index_digests(index, field):
             if digest is None:
                 continue
             if digest in first:
@@ -48,6 +55,32 @@ def find_duplicates(layout: OutputLayout, field: str) -> list[dict]:
             else:
                 first[digest] = row["key"]
     return duplicates
+
+
+class KeptCounter:
+    """How many samples of each committed task the pass will keep, told as tasks commit.
+
+    A sample is counted when its digest is new to the tasks counted so far (or it has
+    none). Whatever order tasks arrive in, the count over a set of tasks is the number of
+    distinct digests among them, which only grows as tasks are added: the running count
+    never exceeds what the pass keeps of the whole job. Samples an earlier run's pass already
+    removed are absent from the indexes, so they are never counted either.
+    """
+
+    def __init__(self, layout: OutputLayout, field: str):
+        self.layout = layout
+        self.field = field
+        self.seen: set[str] = set()
+
+    def kept(self, task_index: int) -> int:
+        prefix = self.layout.task_prefix(task_index)
+        kept = 0
+        for index in sorted(self.layout.shards_dir.glob(f"{prefix}-*.parquet")):
+            for _, digest in _index_digests(index, self.field):
+                kept += digest is None or digest not in self.seen
+                if digest is not None:
+                    self.seen.add(digest)
+        return kept
 
 
 def _task_of_shard(layout: OutputLayout, shard_name: str) -> int:

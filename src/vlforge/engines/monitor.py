@@ -1,14 +1,23 @@
 """Progress while a job runs and the summary table at its end (to stderr).
 
 On a terminal, a progress bar over the job's tasks with rate and ETA (tqdm); otherwise, a
-plain line every few seconds. Counts shown are those of committed tasks plus the attempts
-in flight, so they never exceed the task totals; a corpus's job-level dedup runs after
-every task, so while it is pending "accepted" says "before job dedup".
+plain line every few seconds, and one more when the last task ends.
+
+"accepted" and "rejected" never exceed the job's final counts, on any engine:
+
+- they count committed tasks only. What attempts in flight have read is shown apart
+  ("+N read by running tasks"): an attempt's counts are absolute and replace its earlier
+  attempts' (a retried task is never counted twice), but a task that fails for good is
+  not in the final counts at all.
+- where the corpus has a job-level dedup, a committed task's samples count as accepted
+  only if the pass will keep them (dedup.KeptCounter: content digests new to the job so
+  far). The others are duplicates that neither count holds until the job's end decides
+  them: rejected if every task committed (the pass runs), accepted if a task failed (it
+  does not). So the last line equals stats.json.
 
 The monitor hears of a task in two ways, on every engine: `watch_progress` polls the
 progress files that attempts in flight rewrite (executor), and the engine calls `task_done`
-with each task's result. An attempt's counts are absolute and replace what the task's
-earlier attempts showed, so a retried task is never counted twice.
+with each task's result.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from vlforge.engines.executor import OutputLayout, read_progress
@@ -29,33 +38,39 @@ POLL_S = 0.5  # seconds between two looks at the progress files
 
 
 class Monitor:
-    """Collects counts of tasks in flight and finished tasks; shows them at most every `every_s`."""
+    """Collects counts of tasks in flight and finished tasks; shows them at most every `every_s`.
+
+    `kept`: task index -> how many of its accepted samples the job-level dedup will keep
+    (None: the job has no such pass, every accepted sample is kept).
+    """
 
     def __init__(self, corpus: str, total_tasks: int, stream: TextIO | None = None,
-                 every_s: float | None = None, quiet: bool = False, dedup_after: bool = False):
+                 every_s: float | None = None, quiet: bool = False,
+                 kept: Callable[[int], int] | None = None):
         self.corpus = corpus
         self.total_tasks = total_tasks
         self.stream = stream or sys.stderr
         interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every_s = every_s if every_s is not None else (0.5 if interactive else 5.0)
         self.quiet = quiet
-        self.dedup_after = dedup_after
+        self.kept = kept
         self.bar = _progress_bar(corpus, total_tasks, self.stream) if interactive and not quiet else None
         self.started = time.perf_counter()
         self.last_print = 0.0
-        self.accepted = self.rejected = 0
+        self.read = self.accepted = self.rejected = 0  # of committed tasks
+        self.undecided = 0  # duplicates the job-level dedup drops only if every task commits
         self.done_tasks = self.skipped_tasks = self.failed_tasks = 0
-        # task -> (attempt, accepted, rejected) of its attempt in flight
-        self.in_flight: dict[int, tuple[int, int, int]] = {}
+        # task -> (attempt, items read) of its attempt in flight
+        self.in_flight: dict[int, tuple[int, int]] = {}
         self.ended: set[int] = set()
         self.lock = threading.Lock()  # the polling thread and the engine both report
 
     def progress(self, task: int, attempt: int, accepted: int, rejected: int) -> None:
         """Counts so far of one attempt; a later attempt's replace an earlier one's."""
         with self.lock:
-            if task in self.ended or attempt < self.in_flight.get(task, (0, 0, 0))[0]:
+            if task in self.ended or attempt < self.in_flight.get(task, (0, 0))[0]:
                 return  # a late look at a file the task has already left behind
-            self.in_flight[task] = (attempt, accepted, rejected)
+            self.in_flight[task] = (attempt, accepted + rejected)
             self._maybe_print()
 
     def task_done(self, result: TaskResult) -> None:
@@ -66,34 +81,48 @@ class Monitor:
             if result.stats is None:
                 self.failed_tasks += 1
             else:
-                self.done_tasks += 1
-                self.skipped_tasks += result.skipped
-                self.accepted += result.stats["accepted"]
-                self.rejected += result.stats["rejected"]
-            self._maybe_print()
+                self._add_committed(result)
+            self._maybe_print(force=len(self.ended) == self.total_tasks)
+
+    def _add_committed(self, result: TaskResult) -> None:
+        stats = result.stats
+        kept = stats["accepted"] if self.kept is None else self.kept(result.index)
+        self.done_tasks += 1
+        self.skipped_tasks += result.skipped
+        self.read += stats["read"]
+        self.accepted += kept
+        self.rejected += stats["rejected"]
+        self.undecided += stats["accepted"] - kept
 
     def _totals(self) -> tuple[int, int]:
-        accepted = self.accepted + sum(a for _, a, _ in self.in_flight.values())
-        rejected = self.rejected + sum(r for _, _, r in self.in_flight.values())
-        return accepted, rejected
+        """(accepted, rejected) so far, neither above the job's final count."""
+        if len(self.ended) < self.total_tasks:
+            return self.accepted, self.rejected
+        if self.failed_tasks:  # the job-level dedup does not run on a job with failed tasks
+            return self.accepted + self.undecided, self.rejected
+        return self.accepted, self.rejected + self.undecided
+
+    def _running(self) -> int:
+        return sum(read for _, read in self.in_flight.values())
 
     def status(self) -> str:
         accepted, rejected = self._totals()
-        before = " (before job dedup)" if self.dedup_after else ""
-        return f"accepted {accepted}{before}  rejected {rejected}"
+        running = self._running()
+        return f"accepted {accepted}  rejected {rejected}" + (
+            f"  +{running} read by running tasks" if running else "")
 
-    def _maybe_print(self) -> None:
+    def _maybe_print(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if self.quiet or now - self.last_print < self.every_s:
+        if self.quiet or (now - self.last_print < self.every_s and not force):
             return
         self.last_print = now
         if self.bar is not None:
             self._update_bar()
             return
         elapsed = now - self.started
-        rate = sum(self._totals()) / max(elapsed, 1e-9)
+        rate = (self.read + self._running()) / max(elapsed, 1e-9)
         print(f"[{self.corpus}] tasks {self.done_tasks}/{self.total_tasks}  {self.status()}  "
-              f"{rate:,.0f} items/s{_eta(elapsed, self.done_tasks + self.failed_tasks, self.total_tasks)}",
+              f"{rate:,.0f} items/s{_eta(elapsed, len(self.ended), self.total_tasks)}",
               file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -105,7 +134,7 @@ class Monitor:
 
     def _update_bar(self) -> None:
         self.bar.set_postfix_str(self.status(), refresh=False)
-        self.bar.update(self.done_tasks + self.failed_tasks - self.bar.n)  # tqdm: rate and ETA
+        self.bar.update(len(self.ended) - self.bar.n)  # tqdm: rate and ETA
         self.bar.refresh()
 
     def summary(self, stats: dict) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,7 +23,7 @@ from vlforge.atomic import atomic_path, write_atomic
 from vlforge.config import get_option, resolve_options
 from vlforge.contract import Task, corpus_module, load_corpus
 from vlforge.engines.base import Engine, TaskResult
-from vlforge.engines.dedup import run_job_dedup
+from vlforge.engines.dedup import KeptCounter, run_job_dedup
 from vlforge.engines.executor import JobSpec, OutputLayout, forget_attempts, read_marker
 from vlforge.engines.monitor import Monitor, watch_progress
 from vlforge.engines.planning import plan_tasks
@@ -119,9 +120,10 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
     started = time.perf_counter()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
     runner = make_engine(engine, workers) if isinstance(engine, str) else engine
-    monitor = Monitor(corpus_name, len(tasks), quiet=quiet, dedup_after=_dedup_enabled(job))
+    layout = OutputLayout(job.output_dir, job.corpus)
+    monitor = Monitor(corpus_name, len(tasks), quiet=quiet, kept=_kept_counter(job, layout))
     try:
-        with watch_progress(OutputLayout(job.output_dir, job.corpus), monitor):
+        with watch_progress(layout, monitor):
             results = runner.run(job, tasks, monitor)
     finally:
         monitor.close()  # an interrupted job's bar ends before the line that says so
@@ -148,6 +150,13 @@ def _write_report(output_dir: str, quiet: bool) -> None:
 def _dedup_enabled(job: JobSpec) -> bool:
     dedup = load_corpus(job.corpus_module).job_dedup
     return dedup is not None and bool(get_option(job.options, dedup.enabled_option))
+
+
+def _kept_counter(job: JobSpec, layout: OutputLayout) -> Callable[[int], int] | None:
+    """How the monitor counts a committed task's samples that the job-level dedup keeps."""
+    if not _dedup_enabled(job):
+        return None
+    return KeptCounter(layout, load_corpus(job.corpus_module).job_dedup.field).kept
 
 
 def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple[int, Reject]]:
