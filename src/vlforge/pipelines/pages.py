@@ -181,7 +181,8 @@ def page_sample(page: Page, layout: Layout, *, corpus: str, key: str, item: str,
         return page.error.reject(provenance.source, item, "render")
     text = page.text.markdown if opts["text_kind"] == "markdown" else page.text.plain
     metadata = {**metadata, "page_index": page.text.index, "pages": len(layout.pages),
-                "text_chars": len(text), "images_on_page": page.text.images}
+                "text_chars": len(text), "images_on_page": page.text.images,
+                "display_transforms": list(page.text.transforms)}
     image = {} if page.png is None else {"image": page.png, "image_format": "png", "image_size": png_size(page.png)}
     return Sample(key, corpus, text, opts["text_kind"], provenance, metadata=metadata,
                   scratch={"page": page.text, "item": item}, **image)

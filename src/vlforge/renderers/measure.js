@@ -55,7 +55,7 @@ async (cfg) => {
     }
     return body;
   };
-  const blocks = [], blockIds = new Map(), items = new Map(), infos = new Map();
+  const blocks = [], blockEls = [], blockIds = new Map(), items = new Map(), infos = new Map();
 
   const roman = (n) => {
     let out = '';
@@ -100,6 +100,7 @@ async (cfg) => {
     if (blockIds.has(el)) return blockIds.get(el);
     const id = blocks.length;
     blockIds.set(el, id);
+    blockEls.push(el);
     if (!horizontal(style(el))) flags.vertical = true;
     const heading = el.closest('h1, h2, h3, h4, h5, h6'), li = el.closest('li');
     let quote = 0;
@@ -120,7 +121,8 @@ async (cfg) => {
     }
     const collapse = s.whiteSpaceCollapse || (s.whiteSpace.startsWith('pre') ? 'preserve' : 'collapse');
     if (collapse !== 'collapse') f = (f | 8) & ~4;
-    const info = {visible: s.visibility === 'visible', block: blockId(block), flags: f, transform: s.textTransform};
+    const info = {visible: s.visibility === 'visible', block: blockId(block), flags: f, transform: s.textTransform,
+                  caps: s.fontVariantCaps};
     infos.set(el, info);
     return info;
   };
@@ -129,6 +131,69 @@ async (cfg) => {
     if (how === 'lowercase') return text.toLowerCase();
     if (how === 'capitalize') return text.replace(/(^|[^\p{L}\p{N}'’])(\p{L})/gu, (m, a, b) => a + b.toUpperCase());
     return text;
+  };
+  // What the page shows: the text after CSS case transforms, and small capitals (Chromium
+  // draws them, synthesised if the font has none) as the capitals they are. Each change
+  // sets its kind's flag (KIND), so the sample can say how its text differs from the source.
+  const KIND = {transform: 32, smallCaps: 64, firstLetter: 128, generated: 256};
+  const SMALL_CAPS = new Set(['small-caps', 'all-small-caps', 'petite-caps', 'all-petite-caps']);
+  const display = (text, how, caps) => {
+    let kinds = 0, out = transform(text, how);
+    if (out !== text) kinds |= KIND.transform;
+    if (SMALL_CAPS.has(caps) && out.toUpperCase() !== out) { out = out.toUpperCase(); kinds |= KIND.smallCaps; }
+    return [out, kinds];
+  };
+  // ::first-letter (drop caps): its own case and capitals apply to the first letter of the
+  // block's first text, which innerText transforms too.
+  const firstLetters = new Map();
+  const firstLetter = (blockEl, text) => {
+    if (firstLetters.has(blockEl)) return [text, 0];
+    const at = text.search(/[\p{L}\p{N}]/u);
+    if (at < 0) return [text, 0];
+    firstLetters.set(blockEl, true);
+    const s = getComputedStyle(blockEl, '::first-letter');
+    const [letter, kinds] = display(text[at], s.textTransform, s.fontVariantCaps);
+    return [text.slice(0, at) + letter + text.slice(at + 1), kinds && KIND.firstLetter];
+  };
+  const shownText = (text, info) => {
+    const [out, kinds] = display(text, info.transform, info.caps);
+    const [first, letterKinds] = firstLetter(blockEls[info.block], out);
+    return [first, kinds | letterKinds];
+  };
+  // Generated content (::before, ::after) shows on the page but is in no text node:
+  // strings, attr() and quotes are read from the computed `content`.
+  let quoteDepth = 0;
+  const quoteMarks = (s) => {
+    const marks = Array.from(s.quotes.matchAll(/"((?:[^"\\]|\\.)*)"/g), (m) => m[1]);
+    return marks.length >= 2 ? marks : ['“', '”', '‘', '’'];
+  };
+  const contentText = (el, s) => {
+    let out = '';
+    const parts = /"((?:[^"\\]|\\.)*)"|attr\(\s*([^)\s]+)\s*\)|(open-quote|close-quote)/g;
+    for (const m of s.content.matchAll(parts)) {
+      if (m[1] !== undefined) out += m[1].replace(/\\(.)/g, '$1');
+      else if (m[2]) out += el.getAttribute(m[2]) || '';
+      else {
+        const marks = quoteMarks(s), open = m[3] === 'open-quote';
+        if (!open) quoteDepth = Math.max(0, quoteDepth - 1);
+        const level = Math.min(quoteDepth, marks.length / 2 - 1);
+        out += marks[level * 2 + (open ? 0 : 1)];
+        if (open) quoteDepth++;
+      }
+    }
+    return out;
+  };
+  const addGenerated = (el, which) => {
+    const s = getComputedStyle(el, which);
+    if (s.content === 'none' || s.content === 'normal' || s.display === 'none' || s.visibility !== 'visible') return;
+    const rects = shown(el.getClientRects());
+    const text = contentText(el, s);
+    if (!rects.length || !text) return;
+    const r = which === '::before' ? rects[0] : rects[rects.length - 1];
+    const [out, kinds] = display(text, s.textTransform, s.fontVariantCaps);
+    const info = infoOf(el);
+    const [first, letterKinds] = which === '::before' ? firstLetter(blockEls[info.block], out) : [out, 0];
+    add(pageOf(r), info, KIND.generated | kinds | letterKinds, first, [], true);
   };
 
   const pageOf = (r) => Math.floor((r.left + r.width / 2) / W);
@@ -140,9 +205,10 @@ async (cfg) => {
   // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
   // not on any page: page -1, kept only for the check against innerText.
   const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
-  const add = (page, info, flag, text, rects) => {
+  const add = (page, info, flag, text, rects, shownAlready = false) => {
     if (rects.length && !rects.some(onScreen)) page = -1;
-    pieces.push([page, info.block, info.flags | flag, transform(text, info.transform)]);
+    const [out, kinds] = shownAlready || flag & 16 ? [text, 0] : shownText(text, info);
+    pieces.push([page, info.block, info.flags | flag | kinds, out]);
     if (page < 0) return;
     for (const r of rects) if (!inside(r, page)) outside[page] = (outside[page] || 0) + 1;
     lastPage = Math.max(lastPage, page);
@@ -168,19 +234,30 @@ async (cfg) => {
       start = lo;
     }
   };
-  const walker = doc.createTreeWalker(body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    if (node.nodeType === Node.ELEMENT_NODE) {
-      if (node.localName !== 'br') continue;
-      const info = infoOf(node), rects = shown(node.getClientRects());
+  // Elements whose ::before/::after cannot show (replaced content, foreign namespaces).
+  const NO_PSEUDO = new Set(['img', 'video', 'audio', 'canvas', 'iframe', 'object', 'embed', 'input',
+    'select', 'textarea', 'br', 'wbr', 'hr', 'svg', 'math']);
+  const element = (el) => {
+    if (el.localName === 'br') {
+      const info = infoOf(el), rects = shown(el.getClientRects());
       if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
-      continue;
+      return;
     }
-    const parent = node.parentElement;
-    if (!parent || !node.length) continue;
-    const info = infoOf(parent);
-    if (info.visible) addText(node, info);
-  }
+    const pseudo = el.namespaceURI === XHTML && !NO_PSEUDO.has(el.localName) && style(el).display !== 'none';
+    if (pseudo) addGenerated(el, '::before');
+    walk(el);
+    if (pseudo) addGenerated(el, '::after');
+  };
+  const walk = (parent) => {
+    for (let node = parent.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === Node.ELEMENT_NODE) element(node);
+      else if (node.nodeType === Node.TEXT_NODE && node.length) {
+        const info = infoOf(parent);
+        if (info.visible) addText(node, info);
+      }
+    }
+  };
+  walk(body);
   const imagePages = [];
   for (const el of body.querySelectorAll('img, svg, video, canvas, object, embed, iframe')) {
     if (el.parentElement && el.parentElement.closest('svg')) continue;

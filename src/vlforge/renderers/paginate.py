@@ -53,8 +53,12 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 
-# Piece flags, set by the measuring script (measure.js).
+# Piece flags, set by the measuring script (measure.js): how the text is styled...
 ITALIC, BOLD, CODE, PRE, BREAK = 1, 2, 4, 8, 16
+STYLE = ITALIC | BOLD | CODE | PRE | BREAK
+# ...and how the page's text differs from the document's (display transforms), by name.
+TRANSFORMS = {32: "text-transform", 64: "small-caps", 128: "first-letter", 256: "generated"}
+GENERATED = 256  # ::before/::after content: on the page, in no text node
 
 
 @functools.cache
@@ -213,6 +217,9 @@ class PageText:
     markdown: str
     images: int = 0  # images, SVGs, videos... shown on the page
     outside: int = 0  # boxes of this page's text that are not inside its image
+    # How the page shows its text differently from the document's characters: CSS case
+    # transforms, small capitals, drop caps, generated content (names in TRANSFORMS).
+    transforms: tuple[str, ...] = ()
 
     @property
     def blank(self) -> bool:
@@ -410,11 +417,14 @@ def _check_document(raw: dict, settings: PaginationSettings) -> None:
 
 
 def _check_text(raw: dict) -> None:
-    """The pieces, in order, must be exactly the document's rendered text, whitespace aside
-    and NFKC-folded: innerText shows MathML's automatic italic (`<mi>x</mi>`) as U+1D465,
-    a style of the letter that the page texts keep as a plain "x"."""
-    pieces = unicodedata.normalize("NFKC", squash("".join(piece[3] for piece in raw["pieces"])))
-    expected = unicodedata.normalize("NFKC", squash(raw["text"]))
+    """The pieces, in order, must be the document's rendered text, whitespace aside and
+    NFKC-folded (innerText shows MathML's automatic italic `<mi>x</mi>` as U+1D465, a style
+    of the letter that the page texts keep as a plain "x"). Generated content is in no text
+    node, and small capitals are capitals on the page only: those differences are display
+    transforms (PageText.transforms), so the comparison leaves them and case aside."""
+    shown = "".join(piece[3] for piece in raw["pieces"] if not piece[2] & GENERATED)
+    pieces = unicodedata.normalize("NFKC", squash(shown)).casefold()
+    expected = unicodedata.normalize("NFKC", squash(raw["text"])).casefold()
     if pieces != expected:
         at = next((i for i, (a, b) in enumerate(zip(pieces, expected, strict=False)) if a != b),
                   min(len(pieces), len(expected)))
@@ -461,8 +471,16 @@ def assemble_pages(raw: dict) -> list[PageText]:
     pages = []
     for index, pieces in enumerate(by_page):
         plain, markdown = _page_texts(pieces, raw["blocks"], items_seen)
-        pages.append(PageText(index, plain, markdown, images[index], outside.get(str(index), 0)))
+        pages.append(PageText(index, plain, markdown, images[index], outside.get(str(index), 0),
+                              _transforms(pieces)))
     return pages
+
+
+def _transforms(pieces: list) -> tuple[str, ...]:
+    kinds = 0
+    for piece in pieces:
+        kinds |= piece[2]
+    return tuple(name for bit, name in TRANSFORMS.items() if kinds & bit)
 
 
 def _page_texts(pieces: list, blocks: list[dict], items_seen: set[int]) -> tuple[str, str]:
@@ -500,7 +518,8 @@ def _collapse(group: list) -> list[tuple[int, str]]:
     runs of spaces become one, none at the start or end of a line."""
     runs: list[tuple[int, str]] = []
     at_line_start = True
-    for _, _, flags, text in group:
+    for _, _, all_flags, text in group:
+        flags = all_flags & STYLE
         if flags & BREAK:
             _trim_end(runs)
             runs.append((flags, "\n"))
