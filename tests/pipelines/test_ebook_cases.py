@@ -9,6 +9,7 @@ from pathlib import Path
 from ebook_text import book_coverage
 from test_ebooks import build_epub, read_book, xhtml
 
+from vlforge.documents.epub import open_epub
 from vlforge.schemas import Reject, Sample
 
 
@@ -49,3 +50,34 @@ def test_a_page_without_display_transforms_says_so(tmp_path):
     path = build_epub(tmp_path / "plain.epub", [("c.xhtml", xhtml("<p>Nothing changes case here.</p>"))])
     sample, = read_book(tmp_path, path)
     assert sample.text == "Nothing changes case here." and sample.metadata["display_transforms"] == []
+
+
+ENCRYPTION = ('<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+              'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:EncryptionMethod '
+              'Algorithm="{algorithm}"/><enc:CipherData><enc:CipherReference URI="{uri}"/></enc:CipherData>'
+              '</enc:EncryptedData></encryption>')
+
+
+def test_encrypted_books_are_one_reject_with_their_own_reason(tmp_path):
+    cipher = ENCRYPTION.format(algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc", uri="OEBPS/text/c.xhtml")
+    books = {"cipher": {"encryption.xml": cipher.encode()}, "adept": {"rights.xml": b"<rights/>"}}
+    for name, meta_inf in books.items():
+        path = build_epub(tmp_path / f"{name}.epub", [("c.xhtml", b"\x93\x02 not xhtml")], meta_inf=meta_inf)
+        reject, = read_book(tmp_path, path)
+        assert (reject.reason, reject.item, reject.stage) == ("encrypted", "book", "read"), name
+
+
+def test_adobe_obfuscated_fonts_are_restored_and_the_book_renders(tmp_path):
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").read_bytes()
+    uuid = "urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    key = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    obfuscated = bytes(b ^ key[i % 16] for i, b in enumerate(font[:1024])) + font[1024:]
+    style = ("<style>@font-face{font-family:Book;src:url(../fonts/f.ttf)} p{font-family:Book}</style>")
+    path = build_epub(tmp_path / "adobe.epub", [("c.xhtml", xhtml("<p>Obfuscated but readable.</p>", head=style))],
+                      files={"fonts/f.ttf": obfuscated}, identifier=uuid,
+                      meta_inf={"encryption.xml": ENCRYPTION.format(
+                          algorithm="http://ns.adobe.com/pdf/enc#RC", uri="OEBPS/fonts/f.ttf").encode()})
+    book = open_epub(str(path), tmp_path / "work")
+    assert (book.root / "OEBPS/fonts/f.ttf").read_bytes() == font
+    sample, = read_book(tmp_path, path)
+    assert sample.text == "Obfuscated but readable."

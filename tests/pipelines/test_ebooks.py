@@ -120,7 +120,7 @@ def test_container_problems_refuse_the_book(tmp_path):
     cases = {
         "corrupt_container": data[: len(data) // 2],
         "not_epub": build_epub(tmp_path / "m.epub", [], mimetype=b"application/zip").read_bytes(),
-        "drm_encrypted": build_epub(tmp_path / "d.epub", [("a.xhtml", b"????")], meta_inf={
+        "encrypted": build_epub(tmp_path / "d.epub", [("a.xhtml", b"????")], meta_inf={
             "encryption.xml": b'<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
             b'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:EncryptionMethod '
             b'Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><enc:CipherData><enc:CipherReference '

@@ -6,9 +6,10 @@ What refuses a whole book (Rejected reasons):
     corrupt_container     not a zip, or a truncated one (no central directory)
     not_epub              a `mimetype` entry naming something else
     invalid_container     no META-INF/container.xml, or no package document named in it
-    drm_encrypted         META-INF/rights.xml or sinf.xml (Adobe ADEPT, Apple FairPlay), or
+    encrypted             META-INF/rights.xml or sinf.xml (Adobe ADEPT, Apple FairPlay), or
                           encryption.xml encrypting anything with a real cipher. Font
-                          obfuscation (IDPF, Adobe) is not DRM: those fonts are restored.
+                          obfuscation (IDPF, Adobe) is not encryption: those fonts are
+                          restored (EPUB OCF 3, "Font obfuscation"), and the book is read.
     container_too_large   more than `max_unpacked_bytes` once unpacked (zip bombs)
     invalid_package       the package document (OPF) is not XML, or has no spine
     empty_spine           a spine without items
@@ -89,7 +90,7 @@ def open_epub(path: str, workdir: Path, limits: Limits = Limits()) -> Book:
         metadata = _metadata(package)
         _check_size(archive, limits)
         root = workdir / "book"
-        fonts = _obfuscated_fonts(archive, names, metadata["identifier"])
+        fonts = _obfuscated_fonts(archive, names, metadata)
         dropped = _unpack(archive, root, limits, fonts)
         spine = _spine(package, posixpath.dirname(opf_path), names, dropped, root)
     return Book(path, checksum(data), metadata["title"], metadata["language"], metadata["identifier"],
@@ -122,17 +123,17 @@ def _check_mimetype(archive: zipfile.ZipFile, names: set[str]) -> None:
 def _check_drm(archive: zipfile.ZipFile, names: set[str]) -> None:
     for name in DRM_FILES:
         if name in names:
-            raise Rejected("drm_encrypted", f"{name} present (DRM licence)")
+            raise Rejected("encrypted", f"{name} present (DRM licence)")
     if "META-INF/encryption.xml" not in names:
         return
     for uri, algorithm in _encrypted_entries(archive):
         if algorithm not in FONT_OBFUSCATION:
-            raise Rejected("drm_encrypted", f"{uri} is encrypted with {algorithm}")
+            raise Rejected("encrypted", f"{uri} is encrypted with {algorithm}")
 
 
 def _encrypted_entries(archive: zipfile.ZipFile) -> list[tuple[str, str]]:
     """(container path, algorithm) of every EncryptedData in META-INF/encryption.xml."""
-    root = _parse_xml(archive, "META-INF/encryption.xml", "drm_encrypted")
+    root = _parse_xml(archive, "META-INF/encryption.xml", "encrypted")
     entries = []
     for data in _children(root, "EncryptedData", deep=True):
         method = next(_children(data, "EncryptionMethod"), None)
@@ -175,7 +176,7 @@ def _children(element: ET.Element, name: str, deep: bool = False):
 
 def _metadata(package: ET.Element) -> dict[str, str]:
     metadata = next(_children(package, "metadata"), None)
-    found = {"title": "", "language": "", "identifier": ""}
+    found = {"title": "", "language": "", "identifier": "", "uuid": ""}
     if metadata is None:
         return found
     unique_id = package.get("unique-identifier")
@@ -185,6 +186,8 @@ def _metadata(package: ET.Element) -> dict[str, str]:
             found[name] = text
         elif name == "identifier" and (not found["identifier"] or element.get("id") == unique_id):
             found["identifier"] = text
+        if name == "identifier" and text.lower().startswith("urn:uuid:") and not found["uuid"]:
+            found["uuid"] = text  # Adobe's obfuscation key, whichever identifier is unique
     return found
 
 
@@ -196,23 +199,26 @@ def _check_size(archive: zipfile.ZipFile, limits: Limits) -> None:
 
 
 def _obfuscated_fonts(archive: zipfile.ZipFile, names: set[str],
-                      identifier: str) -> dict[str, tuple[bytes, int]]:
+                      metadata: dict[str, str]) -> dict[str, tuple[bytes, int]]:
     """Container path -> (key, number of leading bytes) that undo its font obfuscation."""
     if "META-INF/encryption.xml" not in names:
         return {}
     keys = {}
     for uri, algorithm in _encrypted_entries(archive):
-        key = _obfuscation_key(algorithm, identifier)
+        key = _obfuscation_key(algorithm, metadata)
         if key:
             keys[uri] = (key, FONT_OBFUSCATION[algorithm])
     return keys
 
 
-def _obfuscation_key(algorithm: str, identifier: str) -> bytes | None:
+def _obfuscation_key(algorithm: str, metadata: dict[str, str]) -> bytes | None:
     if algorithm == "http://www.idpf.org/2008/embedding":
-        return hashlib.sha1("".join(identifier.split()).encode("utf-8")).digest()
+        # SHA-1 of the unique identifier without the XML white space characters (OCF 3).
+        identifier = metadata["identifier"].translate({0x20: None, 0x09: None, 0x0D: None, 0x0A: None})
+        return hashlib.sha1(identifier.encode("utf-8")).digest()
     if algorithm == "http://ns.adobe.com/pdf/enc#RC":
-        hex_digits = "".join(c for c in identifier.lower().removeprefix("urn:uuid:") if c in "0123456789abcdef")
+        uuid = metadata["uuid"] or metadata["identifier"]
+        hex_digits = "".join(c for c in uuid.lower().removeprefix("urn:uuid:") if c in "0123456789abcdef")
         return bytes.fromhex(hex_digits) if len(hex_digits) == 32 else None
     return None
 

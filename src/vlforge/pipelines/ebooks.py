@@ -20,7 +20,7 @@ The stream:
              the page filters (pipelines.pages), in this order.
 
 Rejects: the book's, stage read (documents.epub: corrupt_container, not_epub,
-invalid_container, drm_encrypted, container_too_large, invalid_package, empty_spine); a spine
+invalid_container, encrypted, container_too_large, invalid_package, empty_spine); a spine
 item's, stage read (missing_spine_item, corrupt_entry, unsupported_media_type,
 nonlinear_skipped) or render (malformed_xhtml, no_body, empty_document, too_many_pages,
 vertical_writing, right_to_left, text_mismatch, render_failed, render_timeout, browser_crash,
