@@ -1,16 +1,18 @@
-"""Model shapes for the DeepSeek-VL architecture: the paper's 1.3B and 7B, and tiny test shapes.
+"""Model shapes for DeepSeek-VL: the released 1.3B and 7B, and tiny test shapes.
 
-A `ModelConfig` is plain data (JSON round-trips through `to_dict`/`from_dict`, which is how
-`export_hf` records it). The sub-configs are keyword arguments for the `transformers` config
-classes the model is built from: `SiglipVisionConfig`, `SamVisionConfig`, `LlamaConfig`.
+A `ModelConfig` is plain data; `hf_config` turns it into the transformers configuration the
+trainer's model is built from: `DeepseekVLConfig` (SigLIP only, the 1.3B) or
+`DeepseekVLHybridConfig` (SigLIP + SAM, the 7B). The sub-configs are keyword arguments of
+`SiglipVisionConfig`, `SamVisionConfig` and `LlamaConfig`, with the released models' values
+(transformers' conversion of deepseek-ai/deepseek-vl-{1.3b,7b}-*: SigLIP-L/16 at 384 with
+exact GELU and no pooling head, SAM ViT-B at 1024, DeepSeek-LLM as Llama, untied head,
+16384 positions).
 
 What the data side needs from a preset:
-- `image_size`: the square every image is resized and padded to (the SAM input, 1024, for
-  the hybrid model; the SigLIP input, 384, for the SigLIP-only model). The model makes the
-  low-resolution SigLIP copy itself, so the loader delivers exactly one tensor per image.
-- `image_mean_colour`: the padding colour (the mean colour of the normalisation of the
-  tower that sees `image_size`: CLIP mean for SAM, 0.5 grey for SigLIP).
-- pixels go in as float in [0, 1]; normalisation happens inside the towers.
+- `image_size`: the high-resolution square (SAM's 1024) of the hybrid model, or the SigLIP
+  input (384) of the SigLIP-only one; `low_res_size`: the SigLIP input. The image processor
+  (`images.image_processor`) makes both tensors, normalised; the model takes them as they are.
+- `image_mean_colour`: the padding colour of the square the processor pads to.
 - `num_image_tokens`: how many image-token positions one `<image_placeholder>` expands to.
 """
 
@@ -21,7 +23,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-# Normalisation of each tower, from the spec. Applied inside the model, never by the loader.
+from transformers import (
+    DeepseekVLConfig,
+    DeepseekVLHybridConfig,
+    LlamaConfig,
+    PretrainedConfig,
+    SamVisionConfig,
+    SiglipVisionConfig,
+)
+
+# Normalisation of each tower, from the spec: the image processor applies it, the model takes
+# normalised pixels.
 SIGLIP_MEAN = (0.5, 0.5, 0.5)
 SIGLIP_STD = (0.5, 0.5, 0.5)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,15 +61,11 @@ class ModelConfig:
     image_size: int = 384
     low_res_size: int = 384
     num_image_tokens: int = 576
-    # Channels of the two stride-2 convs after SAM's neck: 256 -> 512 -> 1024 in the paper.
-    # The last one must equal the SigLIP width (both token streams are 1024 wide).
-    downsample_channels: tuple[int, int] = (512, 1024)
     image_mean_colour: tuple[int, int, int] = SIGLIP_MEAN_COLOUR
     max_seq_len: int = 4096
     vocab_size: int = 102400
 
     def __post_init__(self) -> None:
-        self.downsample_channels = tuple(self.downsample_channels)
         self.image_mean_colour = tuple(self.image_mean_colour)
         self.validate()
 
@@ -94,8 +102,6 @@ class ModelConfig:
             raise ValueError("a hybrid model needs a 'sam' sub-config")
         if self.sam.get("image_size", self.image_size) != self.image_size:
             raise ValueError("sam['image_size'] must equal image_size")
-        if self.downsample_channels[-1] != self.vision_width:
-            raise ValueError("the last downsample conv must output the SigLIP width")
         if self.llm_width % 2:
             raise ValueError("the hybrid split MLP needs an even LLM width")
 
@@ -112,13 +118,13 @@ class ModelConfig:
 
 
 def _siglip_large_384() -> dict[str, Any]:
-    # timm vit_large_patch16_siglip_384 / HF google/siglip-large-patch16-384 vision tower.
-    # vision_use_head=False: the attention-pooling head is unused, and an unused parameter
-    # would sit in FSDP units with no gradient.
+    # timm vit_large_patch16_siglip_384, as the release runs it: exact GELU (transformers'
+    # SigLIP default is the tanh approximation). vision_use_head=False: DeepSeek-VL takes all
+    # 576 tokens, and an unused pooling head would sit in an FSDP unit with no gradient.
     return dict(
         hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
         num_attention_heads=16, image_size=384, patch_size=16, layer_norm_eps=1e-6,
-        vision_use_head=False,
+        hidden_act="gelu", vision_use_head=False,
     )
 
 
@@ -127,7 +133,7 @@ def _sam_base_1024() -> dict[str, Any]:
     return dict(
         hidden_size=768, output_channels=256, num_hidden_layers=12, num_attention_heads=12,
         image_size=1024, patch_size=16, window_size=14, global_attn_indexes=[2, 5, 8, 11],
-        mlp_dim=3072, layer_norm_eps=1e-6,
+        mlp_dim=3072, layer_norm_eps=1e-6, hidden_act="gelu",
     )
 
 
@@ -140,7 +146,7 @@ def _deepseek_llm(hidden: int, layers: int, heads: int, intermediate: int) -> di
     # DeepSeek-LLM is LLaMA-shaped: pre-norm RMSNorm, SwiGLU, RoPE, untied head.
     return dict(
         hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096,
+        num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=16384,
         rms_norm_eps=1e-6, rope_parameters=_rope(10000.0), hidden_act="silu",
         tie_word_embeddings=False, attention_bias=False,
     )
@@ -150,16 +156,17 @@ def _tiny_siglip() -> dict[str, Any]:
     # 32 px / patch 8 -> 4x4 = 16 image tokens.
     return dict(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        image_size=32, patch_size=8, layer_norm_eps=1e-6, vision_use_head=False,
+        image_size=32, patch_size=8, layer_norm_eps=1e-6, hidden_act="gelu", vision_use_head=False,
     )
 
 
 def _tiny_sam() -> dict[str, Any]:
-    # 64 px / patch 8 -> 8x8 grid; block 0 windowed (4), block 1 global, like SAM's pattern.
+    # 64 px / patch 8 -> 8x8 grid; blocks 0 and 2 windowed (4), block 1 global, so the
+    # second SAM branch (from the first global block) differs from the main output.
     return dict(
-        hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2,
+        hidden_size=32, output_channels=16, num_hidden_layers=3, num_attention_heads=2,
         image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64,
-        layer_norm_eps=1e-6,
+        layer_norm_eps=1e-6, hidden_act="gelu",
     )
 
 
@@ -177,7 +184,7 @@ def _build_presets() -> dict[str, ModelConfig]:
         ModelConfig(
             name="tiny", vision="hybrid", siglip=_tiny_siglip(), sam=_tiny_sam(),
             llm=_tiny_llm(), image_size=64, low_res_size=32, num_image_tokens=16,
-            downsample_channels=(32, 32), image_mean_colour=CLIP_MEAN_COLOUR,
+            image_mean_colour=CLIP_MEAN_COLOUR,
             max_seq_len=512, vocab_size=512,
         ),
         ModelConfig(
@@ -193,7 +200,7 @@ def _build_presets() -> dict[str, ModelConfig]:
         ModelConfig(
             name="deepseek-vl-7b", vision="hybrid", siglip=_siglip_large_384(),
             sam=_sam_base_1024(), llm=_deepseek_llm(4096, 30, 32, 11008), image_size=1024,
-            low_res_size=384, downsample_channels=(512, 1024), image_mean_colour=CLIP_MEAN_COLOUR,
+            low_res_size=384, image_mean_colour=CLIP_MEAN_COLOUR,
         ),
     ]
     return {p.name: p for p in presets}
@@ -211,3 +218,17 @@ def get_preset(name: str) -> ModelConfig:
 
 def resolve_config(preset: str | ModelConfig) -> ModelConfig:
     return get_preset(preset) if isinstance(preset, str) else copy.deepcopy(preset)
+
+
+def hf_config(cfg: str | ModelConfig, vocab_size: int, image_token_id: int) -> PretrainedConfig:
+    """The transformers configuration of a preset: DeepseekVLConfig for SigLIP-only shapes,
+    DeepseekVLHybridConfig for SigLIP + SAM; the vocabulary is the tokenizer's."""
+    cfg = resolve_config(cfg)
+    if not 0 <= image_token_id < vocab_size:
+        raise ValueError(f"image_token_id {image_token_id} outside a vocabulary of {vocab_size}")
+    text = LlamaConfig(**cfg.llm, vocab_size=vocab_size)
+    common = dict(text_config=text, vision_config=SiglipVisionConfig(**cfg.siglip),
+                  image_token_id=image_token_id, tie_word_embeddings=text.tie_word_embeddings)
+    if cfg.vision == "hybrid":
+        return DeepseekVLHybridConfig(**common, high_res_vision_config=SamVisionConfig(**cfg.sam))
+    return DeepseekVLConfig(**common)
