@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_taxonomy_parser(sub)
     from vlforge.trainer.cli import add_train_parser
     add_train_parser(sub)
+    from vlforge.trainer.convert import add_convert_parser
+    add_convert_parser(sub)
     return parser
 
 
