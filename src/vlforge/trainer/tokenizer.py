@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 from vlforge.errors import VlforgeError
@@ -55,15 +55,24 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
     """A deterministic byte-level tokenizer built offline: ids 0-255 are the bytes, then specials.
 
     No merges, so every text round-trips and any language or script works; sequences are
-    long (one id per byte), which is what the tiny preset and the tests want.
+    long (one id per byte), which is what the tiny preset and the tests want. Like
+    DeepSeek-LLM's tokenizer, `tokenizer(text)` puts bos first (what a processor loaded from
+    an export folder does); the trainer's own encoding never adds anything (`encode_text`).
     """
     vocab = {char: byte for byte, char in bytes_to_unicode().items()}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     backend.decoder = decoders.ByteLevel()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend)
-    _ensure_special_tokens(tokenizer)
-    return tokenizer
+    backend.add_special_tokens([_special(token) for token in (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, IMAGE_TOKEN)])
+    bos_id = backend.token_to_id(BOS_TOKEN)
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{BOS_TOKEN} $A", pair=f"{BOS_TOKEN} $A {BOS_TOKEN} $B", special_tokens=[(BOS_TOKEN, bos_id)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN,
+                                   pad_token=PAD_TOKEN, extra_special_tokens={"image_token": IMAGE_TOKEN})
+
+
+def _special(token: str) -> AddedToken:
+    return AddedToken(token, special=True, normalized=False)
 
 
 def _load_pretrained(path: str) -> PreTrainedTokenizerFast:
@@ -73,22 +82,20 @@ def _load_pretrained(path: str) -> PreTrainedTokenizerFast:
                            "DeepSeek-LLM's, is needed; or leave the path empty for the byte tokenizer)")
     # PreTrainedTokenizerFast, not AutoTokenizer: it takes tokenizer.json as it is, whatever
     # `tokenizer_class` the config names (DeepSeek's says LlamaTokenizerFast but is byte-level).
-    return PreTrainedTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+    # The image token is named (`tokenizer.image_token`), as transformers' DeepSeek-VL
+    # processors need it and as tokenizer_config.json then records it.
+    return PreTrainedTokenizerFast.from_pretrained(str(folder), local_files_only=True,
+                                                   extra_special_tokens={"image_token": IMAGE_TOKEN})
 
 
 def _ensure_special_tokens(tokenizer: PreTrainedTokenizerFast) -> None:
-    """Adds whichever of bos/eos/pad/image the tokenizer lacks and sets `image_token_id`."""
+    """Adds whichever of bos/eos/pad/image the tokenizer lacks from its vocabulary."""
     named = {"bos_token": BOS_TOKEN, "eos_token": EOS_TOKEN, "pad_token": PAD_TOKEN}
-    missing = {key: AddedToken(value, special=True, normalized=False)
-               for key, value in named.items() if getattr(tokenizer, key) is None}
+    missing = {key: _special(value) for key, value in named.items() if getattr(tokenizer, key) is None}
+    if IMAGE_TOKEN not in tokenizer.get_vocab():
+        missing["image_token"] = _special(IMAGE_TOKEN)
     if missing:
         tokenizer.add_special_tokens(missing)
-    if IMAGE_TOKEN not in tokenizer.get_vocab():
-        tokenizer.add_special_tokens(
-            {"extra_special_tokens": [AddedToken(IMAGE_TOKEN, special=True, normalized=False)]},
-            replace_extra_special_tokens=False)
-    tokenizer.image_token = IMAGE_TOKEN
-    tokenizer.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
 
 
 def _check(tokenizer: PreTrainedTokenizerFast, where: str) -> None:
@@ -103,8 +110,11 @@ def _check(tokenizer: PreTrainedTokenizerFast, where: str) -> None:
 
 def load_tokenizer(path: str | os.PathLike | None = None) -> PreTrainedTokenizerFast:
     """DeepSeek-LLM's tokenizer from a local folder, or the byte tokenizer when path is None/''."""
-    tokenizer = _load_pretrained(str(path)) if path else byte_tokenizer()
-    _ensure_special_tokens(tokenizer)
+    if not path:
+        tokenizer = byte_tokenizer()
+    else:
+        tokenizer = _load_pretrained(str(path))
+        _ensure_special_tokens(tokenizer)
     _check(tokenizer, str(path) if path else "byte tokenizer")
     return tokenizer
 
