@@ -81,3 +81,38 @@ def test_adobe_obfuscated_fonts_are_restored_and_the_book_renders(tmp_path):
     assert (book.root / "OEBPS/fonts/f.ttf").read_bytes() == font
     sample, = read_book(tmp_path, path)
     assert sample.text == "Obfuscated but readable."
+
+
+def fixed_layout_epub(tmp_path: Path) -> Path:
+    """A pre-paginated book: a text page designed at 800x1200, then a picture page."""
+    viewport = '<meta name="viewport" content="width=800, height=1200"/>'
+    text_page = xhtml('<p style="position:absolute;left:600px;top:1000px;margin:0">Designed page text.</p>',
+                      head=viewport)
+    picture = xhtml('<svg xmlns="http://www.w3.org/2000/svg" width="100%" height="100%" viewBox="0 0 800 1200">'
+                    '<rect width="800" height="1200" fill="#369"/></svg>', head=viewport)
+    path = build_epub(tmp_path / "fixed.epub", [("p1.xhtml", text_page), ("p2.xhtml", picture)])
+    # rendition:layout for the whole book (OPF metadata), as fixed-layout books declare it
+    from zipfile import ZipFile
+
+    with ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    entries["OEBPS/content.opf"] = entries["OEBPS/content.opf"].replace(
+        b"</metadata>", b'<meta property="rendition:layout">pre-paginated</meta></metadata>')
+    with ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_fixed_layout_pages_render_at_their_viewport_and_picture_pages_have_their_reason(tmp_path):
+    path = fixed_layout_epub(tmp_path)
+    text_page, picture = read_book(tmp_path, path)
+    # Laid out at 800x1200 and scaled into the 600x800 page: text near the bottom right
+    # corner of the design is on the page, not cut off or moved to a second page.
+    assert isinstance(text_page, Sample) and text_page.text == "Designed page text."
+    assert text_page.metadata["layout"] == {"pre_paginated": True, "viewport": [800, 1200]}
+    assert text_page.image_size == (600, 800) and text_page.metadata["pages"] == 1
+    assert (picture.reason, picture.stage) == ("fixed_layout_image_page", "page_content")
+    kept = read_book(tmp_path, path, "ebooks.pages.empty_text=keep")
+    assert [o.text for o in kept if isinstance(o, Sample)] == ["Designed page text.", ""]
+    assert_covered(path, kept)

@@ -61,8 +61,10 @@ class SpineItem:
     href: str  # path inside the container
     media_type: str
     linear: bool
+    properties: str = ""  # the itemref's properties (rendition:layout-pre-paginated...)
     path: Path | None = None  # unpacked file, when there is no problem
     problem: Rejected | None = None  # why the chapter is refused
+    pre_paginated: bool = False  # a fixed-layout page (rendition:layout), one page as designed
 
 
 @dataclass
@@ -76,6 +78,10 @@ class Book:
     root: Path  # where the container was unpacked
     spine: list[SpineItem]
     dropped: dict[str, str] = field(default_factory=dict)  # entry -> why it was not unpacked
+    # The package's rendition:viewport ("width=W, height=H", an EPUB 3.0 fallback for fixed-
+    # layout pages whose own <meta name="viewport"> is missing), and page-progression-direction.
+    viewport: tuple[int, int] | None = None
+    progression: str = ""  # "ltr", "rtl" or "" (default)
 
 
 def open_epub(path: str, workdir: Path, limits: Limits = Limits()) -> Book:
@@ -93,8 +99,12 @@ def open_epub(path: str, workdir: Path, limits: Limits = Limits()) -> Book:
         fonts = _obfuscated_fonts(archive, names, metadata)
         dropped = _unpack(archive, root, limits, fonts)
         spine = _spine(package, posixpath.dirname(opf_path), names, dropped, root)
+    rendition = _rendition(package)
+    for item in spine:
+        item.pre_paginated = _pre_paginated(rendition["layout"], item.properties)
     return Book(path, checksum(data), metadata["title"], metadata["language"], metadata["identifier"],
-                package.get("version", ""), root, spine, dropped)
+                package.get("version", ""), root, spine, dropped,
+                _viewport(rendition["viewport"]), rendition["progression"])
 
 
 def _open_zip(data: bytes) -> zipfile.ZipFile:
@@ -189,6 +199,36 @@ def _metadata(package: ET.Element) -> dict[str, str]:
         if name == "identifier" and text.lower().startswith("urn:uuid:") and not found["uuid"]:
             found["uuid"] = text  # Adobe's obfuscation key, whichever identifier is unique
     return found
+
+
+def _rendition(package: ET.Element) -> dict[str, str]:
+    """The package-wide rendition:layout and rendition:viewport, and the spine's direction."""
+    found = {"layout": "", "viewport": "", "progression": ""}
+    metadata = next(_children(package, "metadata"), None)
+    for meta in _children(metadata, "meta") if metadata is not None else ():
+        name = meta.get("property", "")
+        if name in ("rendition:layout", "rendition:viewport") and not meta.get("refines"):
+            found[name.split(":")[1]] = (meta.text or "").strip()
+    spine = next(_children(package, "spine"), None)
+    if spine is not None:
+        found["progression"] = spine.get("page-progression-direction", "").strip().lower()
+    return found
+
+
+def _pre_paginated(layout: str, properties: str) -> bool:
+    """The itemref's own rendition:layout-* property overrides the package's layout."""
+    own = [p for p in properties.split() if p.startswith("rendition:layout-")]
+    return own[-1] == "rendition:layout-pre-paginated" if own else layout == "pre-paginated"
+
+
+def _viewport(declared: str) -> tuple[int, int] | None:
+    """(width, height) from "width=1444, height=2048", else None."""
+    values = dict(part.split("=", 1) for part in declared.replace(" ", "").split(",") if "=" in part)
+    try:
+        width, height = int(float(values["width"])), int(float(values["height"]))
+    except (KeyError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def _check_size(archive: zipfile.ZipFile, limits: Limits) -> None:
@@ -312,10 +352,12 @@ def _spine_item(index: int, ref: ET.Element, manifest: dict[str, tuple[str, str]
                 names: set[str], dropped: dict[str, str], root: Path) -> SpineItem:
     idref = ref.get("idref", "")
     linear = ref.get("linear", "yes") != "no"
+    properties = ref.get("properties", "")
     if idref not in manifest:
-        return SpineItem(index, idref, "", linear, problem=Rejected("missing_spine_item", f"idref {idref!r} is not in the manifest"))
+        return SpineItem(index, idref, "", linear, properties,
+                         problem=Rejected("missing_spine_item", f"idref {idref!r} is not in the manifest"))
     href, media_type = manifest[idref]
-    item = SpineItem(index, href, media_type, linear)
+    item = SpineItem(index, href, media_type, linear, properties)
     if href not in names:
         item.problem = Rejected("missing_spine_item", f"{href} is not in the container")
     elif href in dropped:

@@ -109,7 +109,7 @@ def book_outcomes(book: Book, opts: dict) -> Iterator[Outcome]:
             yield refusal.reject(book.source, _chapter_label(item), "read")
         else:
             chapters.append(item)
-    docs = [_document(item, template, book.root, opts) for item in chapters]
+    docs = [_document(item, book, template, opts) for item in chapters]
     renderer = renderer_for(settings, opts)
     for index, layout, page in rendered_pages(renderer, docs, settings):
         item = chapters[index]
@@ -132,15 +132,16 @@ def _chapter_label(item: SpineItem) -> str:
     return f"spine={item.index}:{item.href}"
 
 
-def _document(item: SpineItem, template: Template, root: Path, opts: dict) -> Document:
+def _document(item: SpineItem, book: Book, template: Template, opts: dict) -> Document:
     """The chapter as the browser should load it: by its media type, not its file name
     (Chromium picks the parser from the extension), plus an HTML copy to recover with."""
-    path = item.path
+    path, roots = item.path, (str(book.root),)
+    layout = {"pre_paginated": item.pre_paginated, "viewport": book.viewport}
     if item.media_type == "application/xhtml+xml":
         url = _with_suffix(path, (".xhtml", ".xht")).as_uri()
         recover = _with_suffix(path, (".html",), copy_name=".recovered.html").as_uri()
-        return Document(url, template, (str(root),), recover if opts["malformed_xhtml"] == "recover" else None)
-    return Document(_with_suffix(path, (".html", ".htm")).as_uri(), template, (str(root),))
+        return Document(url, template, roots, recover if opts["malformed_xhtml"] == "recover" else None, **layout)
+    return Document(_with_suffix(path, (".html", ".htm")).as_uri(), template, roots, **layout)
 
 
 def _with_suffix(path: Path, suffixes: tuple[str, ...], copy_name: str = "") -> Path:

@@ -9,8 +9,9 @@
         blank_pages           nothing on the page (always rejected)
         text_outside_pages    text boxes not inside the page image
         page_content          pages with an image and no text (rejected unless
-                              pages.empty_text is keep), nearly empty and image-only pages,
-                              by the `pages` options
+                              pages.empty_text is keep: empty_text_page, or
+                              fixed_layout_image_page for a pre-paginated page), nearly
+                              empty and image-only pages, by the `pages` options
         blank_renders         text on the page but a single-colour image
 
 A corpus reads (and renders) pages; the checks are its stages, so every page a check drops
@@ -196,9 +197,12 @@ def document_counts(layout: Layout) -> dict:
 
 
 def render_metadata(settings: PaginationSettings, template: Template, layout: Layout) -> dict:
-    """What every page of a document records about how it was rendered."""
+    """What every page of a document records about how it was rendered (a fixed-layout page:
+    no template, laid out at its own viewport and scaled into the page)."""
+    fixed = layout.fixed_viewport
     return {
-        "template": template.name,
+        "template": "" if fixed else template.name,
+        "layout": {"pre_paginated": bool(fixed), "viewport": list(fixed) if fixed else None},
         "viewport": {"width": settings.spec.width, "height": settings.spec.height},
         "device_scale_factor": settings.spec.device_scale,
         "parsed_as": layout.parsed_as,
@@ -260,6 +264,8 @@ def page_content(sample: Sample, text: PageText, policy: dict) -> None:
     """Pages with an image and no text, nearly empty pages, and pages that are mostly an
     image, kept or rejected by policy (a page with neither text nor image is a blank_page)."""
     if not sample.text.strip() and policy["empty_text"] == "reject":
+        if text.fixed_layout:  # a designed page that is a picture: comics, art books, scans
+            raise Rejected("fixed_layout_image_page", f"a fixed-layout page with no text, {text.images} image(s)")
         raise Rejected("empty_text_page", f"no text, {text.images} image(s)")
     chars = len(squash(text.plain))
     if chars >= policy["nearly_empty_chars"]:

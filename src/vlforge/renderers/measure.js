@@ -6,8 +6,31 @@ async (cfg) => {
   // Malformed XHTML: Chromium keeps what it parsed before the error, plus a <parsererror>.
   if (!root || doc.getElementsByTagNameNS('*', 'parsererror').length) return {error: 'parsererror'};
   if (!body) return {error: 'no_body'};
+  // The viewport a fixed-layout page declares (<meta name="viewport" content="width=..,
+  // height=..">), else the package's, else the page's own size.
+  function fixedViewport() {
+    const meta = doc.querySelector('meta[name="viewport"]');
+    const values = {};
+    for (const part of (meta ? meta.getAttribute('content') || '' : '').split(/[,;]/)) {
+      const [key, value] = part.split('=').map((t) => t.trim());
+      if (key && parseFloat(value) > 0) values[key.toLowerCase()] = Math.round(parseFloat(value));
+    }
+    if (values.width && values.height) return [values.width, values.height];
+    return cfg.viewport || [W, H];
+  }
+  function fixedCss([width, height]) {
+    const scale = Math.min(W / width, H / height);
+    return `html { width: ${width}px !important; height: ${height}px !important; overflow: hidden !important;
+      margin: 0 !important; transform: scale(${scale}) !important; transform-origin: 0 0 !important; }`;
+  }
   const XHTML = 'http://www.w3.org/1999/xhtml';
-  for (const [id, css] of [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]]) {
+  const W = cfg.width, H = cfg.height;
+  // A fixed-layout (pre-paginated) page is laid out at its own viewport, as designed (no
+  // template), and scaled to fit the page: one page, whatever its writing direction.
+  const fixed = cfg.fixed ? fixedViewport() : null;
+  const sheets = fixed ? [['vlforge-fixed', fixedCss(fixed)]]
+    : [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]];
+  for (const [id, css] of sheets) {
     const style = doc.createElementNS(XHTML, 'style');  // createElement is namespace-less in XML
     style.id = id;
     style.textContent = css;
@@ -27,11 +50,10 @@ async (cfg) => {
   for (const img of doc.images) {
     if (img.complete && img.naturalWidth === 0) img.style.setProperty('display', 'none', 'important');
   }
-  const W = cfg.width, H = cfg.height;
   const extent = Math.max(root.scrollWidth, body.scrollWidth);
   const signature = [extent, root.scrollHeight, body.getClientRects().length];
   // Widen the root so that the last page can be scrolled to (the body is absolutely placed).
-  const widen = (pages) => root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
+  const widen = (pages) => fixed || root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
   if (!cfg.walk) { widen(cfg.pages); return {signature}; }
   if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
 
@@ -196,7 +218,8 @@ async (cfg) => {
     add(pageOf(r), info, KIND.generated | kinds | letterKinds, first, [], true);
   };
 
-  const pageOf = (r) => Math.floor((r.left + r.width / 2) / W);
+  const across = (r) => Math.floor((r.left + r.width / 2) / W);
+  const pageOf = fixed ? (r) => (across(r) === 0 ? 0 : -1) : across;
   const shown = (rects) => Array.from(rects).filter((r) => r.width > 0 || r.height > 0);
   const inside = (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
   const range = doc.createRange();
@@ -266,10 +289,16 @@ async (cfg) => {
     for (let p = Math.max(0, Math.floor(r.left / W)); p <= Math.floor((r.right - 1) / W); p++) imagePages.push(p);
     lastPage = Math.max(lastPage, Math.floor((r.right - 1) / W));
   }
+  if (fixed) {  // one page; designed pages often paint their picture as a CSS background
+    const painted = [root, body, ...body.querySelectorAll('*')].some((el) => style(el).backgroundImage.includes('url('));
+    if (painted || imagePages.length) imagePages.splice(0, imagePages.length, 0);
+    lastPage = 0;
+    flags.vertical = flags.rtl = false;
+  }
   const pages = lastPage + 1;
   widen(pages);
   const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
     || body.getAttribute('lang') || '';
-  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature,
+  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature, fixed,
           text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
 }

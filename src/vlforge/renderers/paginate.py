@@ -189,6 +189,10 @@ class Document:
     template: Template
     roots: tuple[str, ...] = ()
     recover_url: str | None = None
+    # A fixed-layout page: laid out at its own viewport (its <meta name="viewport">, else
+    # `viewport`), without the template, scaled to fit the page image; one page.
+    pre_paginated: bool = False
+    viewport: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ class PageText:
     markdown: str
     images: int = 0  # images, SVGs, videos... shown on the page
     outside: int = 0  # boxes of this page's text that are not inside its image
+    fixed_layout: bool = False  # a pre-paginated page, laid out as designed
     # How the page shows its text differently from the document's characters: CSS case
     # transforms, small capitals, drop caps, generated content (names in TRANSFORMS).
     transforms: tuple[str, ...] = ()
@@ -239,6 +244,7 @@ class Layout:
     url: str
     signature: list
     blocked: list[str] = field(default_factory=list)  # requests the router refused
+    fixed_viewport: tuple[int, int] | None = None  # the viewport a fixed-layout page was laid out at
 
 
 @dataclass
@@ -376,7 +382,7 @@ def lay_out(page: BrowserPage, doc: Document, settings: PaginationSettings) -> L
 
 
 def _load_and_measure(page: BrowserPage, doc: Document, settings: PaginationSettings) -> tuple[dict, str]:
-    config = _script_config(doc.template, settings, walk=True)
+    config = _script_config(doc, settings, walk=True)
     page.goto(doc.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
     raw = page.evaluate(measure_script(), config)
     if raw.get("error") != "parsererror":
@@ -391,15 +397,16 @@ def _load_and_measure(page: BrowserPage, doc: Document, settings: PaginationSett
 def _relayout(page: BrowserPage, doc: Document, settings: PaginationSettings, layout: Layout) -> None:
     """The same document laid out again in a fresh page, to shoot its later pages."""
     page.goto(layout.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
-    raw = page.evaluate(measure_script(), _script_config(doc.template, settings, False, len(layout.pages)))
+    raw = page.evaluate(measure_script(), _script_config(doc, settings, False, len(layout.pages)))
     if raw.get("signature") != layout.signature:  # e.g. a font that did not load in time
         raise Rejected("unstable_layout", f"{raw.get('signature')} != {layout.signature}")
 
 
-def _script_config(template: Template, settings: PaginationSettings, walk: bool, pages: int = 0) -> dict:
-    return {"templateCss": template.css, "geometryCss": geometry_css(template, settings.spec),
+def _script_config(doc: Document, settings: PaginationSettings, walk: bool, pages: int = 0) -> dict:
+    return {"templateCss": doc.template.css, "geometryCss": geometry_css(doc.template, settings.spec),
             "width": settings.spec.width, "height": settings.spec.height,
-            "maxPages": settings.max_pages, "walk": walk, "pages": pages}
+            "maxPages": settings.max_pages, "walk": walk, "pages": pages,
+            "fixed": doc.pre_paginated, "viewport": doc.viewport}
 
 
 def _check_document(raw: dict, settings: PaginationSettings) -> None:
@@ -456,7 +463,7 @@ def _layout(raw: dict, url: str) -> Layout:
     hidden = sum(len(squash(piece[3])) for piece in raw["pieces"] if piece[0] < 0)
     return Layout(assemble_pages(raw), raw["text"], hidden, raw["title"], raw["lang"],
                   "xhtml" if raw["contentType"] == "application/xhtml+xml" else "html",
-                  url, raw["signature"])
+                  url, raw["signature"], fixed_viewport=tuple(raw["fixed"]) if raw.get("fixed") else None)
 
 
 def assemble_pages(raw: dict) -> list[PageText]:
@@ -472,7 +479,7 @@ def assemble_pages(raw: dict) -> list[PageText]:
     for index, pieces in enumerate(by_page):
         plain, markdown = _page_texts(pieces, raw["blocks"], items_seen)
         pages.append(PageText(index, plain, markdown, images[index], outside.get(str(index), 0),
-                              _transforms(pieces)))
+                              bool(raw.get("fixed")), _transforms(pieces)))
     return pages
 
 
