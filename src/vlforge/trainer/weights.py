@@ -72,7 +72,7 @@ class LoadReport:
         if self.new_layers:
             text += f"; new layers left at their init: {_grouped(self.new_layers, modules=True)}"
         if self.ignored:
-            text += f"; checkpoint tensors not used: {_grouped(self.ignored, modules=True)}"
+            text += f"; {len(self.ignored)} checkpoint tensors not used: {_first(self.ignored, 4)}"
         return text
 
 
@@ -604,8 +604,9 @@ def _grouped(names: list[str], *, modules: bool = False) -> str:
     """Counts per component (`model.language_model: 290`), or per module with layer numbers
     collapsed (`model.aligner.proj: 2, siglip:attn_pool: 3`) when `modules`."""
     def group(name: str) -> str:
-        if modules:
-            return re.sub(r"\.\d+\.", ".*.", name).rsplit(".", 1)[0]
+        if modules:  # the module's name; a parameter of the model itself keeps its own
+            name = re.sub(r"\.\d+\.", ".*.", name)
+            return name.rsplit(".", 1)[0] if name.count(".") > 1 else name
         return ".".join(name.split(".")[:2 if name.startswith("model.") else 1])
 
     counts = Counter(group(n) for n in names)
