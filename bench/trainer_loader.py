@@ -3,10 +3,11 @@
     python bench/trainer_loader.py [--samples 256] [--batch 8] [--image-workers 0 2] [--repeat 2]
 
 What one sample costs here: read its members from the tar (seek + read), decode the text,
-tokenise it through the "deepseek" template, and, in collate, decode the PNG, resize
-(bicubic, antialiased) and pad it to the model's square, and stack the tensors. Printed
-for the tiny preset's image size (64) and the real hybrid size (1024), multimodal and
-language batches, per `--image-workers` setting (threads decoding images in collate).
+tokenise it through the "deepseek" template, and, in collate, the model's image processor
+(`images.image_processor`: decode the PNG, resize, pad, the hybrid's low-res copy,
+normalise) and stacking. Printed for the tiny preset (SAM 64 px) and the hybrid 7B
+(SAM 1024 px + SigLIP 384 px), multimodal and language batches, per `--image-workers`
+setting (threads preparing images in collate).
 Each measurement runs `--repeat` times and the best is kept (the machine is shared).
 
 The shards are synthetic but shaped like ours: half notebook-style plots (640x480 PNG +
@@ -32,12 +33,13 @@ from PIL import Image, ImageDraw
 from vlforge.schemas import Provenance, Sample, make_key
 from vlforge.shards.writer import ShardWriter
 from vlforge.trainer.data import ExampleEncoder, ShardSource
+from vlforge.trainer.images import image_processor
 from vlforge.trainer.mixing import MixedBatches
+from vlforge.trainer.presets import get_preset
 from vlforge.trainer.tokenizer import load_tokenizer
 
-# (image_size, num_image_tokens, seq_len) of the tiny preset and the hybrid 7B model.
-SHAPES = {"tiny": (64, 16, 512), "real": (1024, 576, 4096)}
-MEAN_COLOUR = (122, 116, 104)
+# (preset, seq_len) of the tiny preset and the hybrid 7B model.
+SHAPES = {"tiny": ("tiny", 512), "real": ("deepseek-vl-7b", 4096)}
 
 
 def _png(image: Image.Image) -> bytes:
@@ -86,12 +88,13 @@ def make_bench_shards(root: Path, samples: int, seed: int = 0) -> tuple[Path, Pa
 def measure_loader(shards: Path, modality: str, shape: str = "tiny", batch_size: int = 8,
                    samples: int = 256, image_workers: int = 0, packing: bool = False) -> dict:
     """Samples/s of `MixedBatches` over one modality's shards (a warm-up batch not timed)."""
-    image_size, image_tokens, seq_len = SHAPES[shape]
+    name, seq_len = SHAPES[shape]
+    preset = get_preset(name)
     tokenizer = load_tokenizer(None)
-    encoder = ExampleEncoder(tokenizer, seq_len, image_tokens)
+    encoder = ExampleEncoder(tokenizer, seq_len, preset.num_image_tokens)
     source = ShardSource(shards, modality, encoder, seed=0)
     batches = MixedBatches({modality: source}, batch_size=batch_size, pad_id=tokenizer.pad_token_id,
-                           image_size=image_size, mean_colour=MEAN_COLOUR, packing=packing,
+                           processor=image_processor(preset), packing=packing,
                            seq_len=seq_len, image_workers=image_workers)
     next(batches)
     count, tokens, started = 0, 0, time.perf_counter()
@@ -126,7 +129,7 @@ def main() -> None:
                   f"({language['tokens_per_s']:,.0f} tokens/s)")
             for workers in args.image_workers:
                 result = best(pairs, "multimodal", shape, args.batch, args.samples, workers)
-                print(f"  {shape:5s} multimodal {SHAPES[shape][0]:4d}px workers={workers} "
+                print(f"  {shape:5s} multimodal {get_preset(SHAPES[shape][0]).image_size:4d}px workers={workers} "
                       f"{result['samples_per_s']:9.1f} samples/s ({result['tokens_per_s']:,.0f} tokens/s)")
 
 

@@ -25,13 +25,14 @@ from vlforge.trainer.cli import main as train_main
 from vlforge.trainer.config import load_train_config
 from vlforge.trainer.distributed import init_distributed, shutdown
 from vlforge.trainer.evaluation import McItem, evaluate_mc, make_mc_set, option_batch, rank_schedule
-from vlforge.trainer.images import preprocess_image
+from vlforge.trainer.images import image_processor, preprocess_image
 from vlforge.trainer.model import (
     build_model,
     group_parameter_names,
     load_exported,
     sequence_logprob,
 )
+from vlforge.trainer.presets import get_preset
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, load_tokenizer
 from vlforge.trainer.train import train
 
@@ -222,8 +223,9 @@ def test_export_loads_back_with_its_tokenizer(chain):
     export = chain["stage3"] / "export"
     model = load_exported(export)
     tokenizer = load_tokenizer(export)
-    assert model.config.name == "tiny" and model.vocab_size == len(tokenizer)
-    assert model.image_token_id == tokenizer.image_token_id
+    assert type(model).__name__ == "DeepseekVLHybridForConditionalGeneration"
+    assert model.config.text_config.vocab_size == len(tokenizer)
+    assert model.config.image_token_id == tokenizer.image_token_id
     ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer("hi", add_special_tokens=False)["input_ids"]]])
     assert model(input_ids=ids).logits.shape == (1, ids.shape[1], len(tokenizer))
 
@@ -290,7 +292,7 @@ def test_mc_accuracy_is_exact_on_a_controlled_set():
     items = [McItem(it.id, it.image, it.question, it.options, t, it.system) for it, t in zip(items, truth, strict=True)]
     env = init_distributed()
     try:
-        result = evaluate_mc(model, items, tokenizer, model.config, env)
+        result = evaluate_mc(model, items, tokenizer, get_preset("tiny"), env)
     finally:
         shutdown()
     assert result == {"accuracy": 4 / 6, "items": 6, "correct": 4}
@@ -299,14 +301,14 @@ def test_mc_accuracy_is_exact_on_a_controlled_set():
 def _best_option(model, tokenizer, item: McItem) -> int:
     """Independent of `choose`: mean log-prob of each option, one option at a time."""
     scores = []
-    input_ids, labels, mask = option_batch(item, tokenizer, model.config.num_image_tokens)
+    input_ids, labels, mask = option_batch(item, tokenizer, get_preset("tiny").num_image_tokens)
     for row in range(len(item.options)):
         length = int(mask[row].sum())
-        pixels = None
+        inputs = {"input_ids": input_ids[row:row + 1, :length]}
         if item.image is not None:
-            pixels = preprocess_image(item.image, model.config.image_size, model.config.image_mean_colour)[None]
-        scores.append(float(sequence_logprob(model, input_ids[row:row + 1, :length], labels[row:row + 1, :length],
-                                             pixel_values=pixels)))
+            pixels = preprocess_image(item.image, image_processor(get_preset("tiny")))
+            inputs.update({key: value[None] for key, value in pixels.items()})
+        scores.append(float(sequence_logprob(model, inputs, labels[row:row + 1, :length])))
     return max(range(len(scores)), key=scores.__getitem__)
 
 

@@ -12,10 +12,13 @@ from vlforge.schemas import Provenance, Sample, make_key
 from vlforge.shards.writer import ShardWriter
 from vlforge.trainer.chat_format import IGNORE_INDEX
 from vlforge.trainer.data import ExampleEncoder, ShardSource
-from vlforge.trainer.mixing import MixedBatches, block_causal_mask, language_share, target_share
+from vlforge.trainer.images import image_processor
+from vlforge.trainer.mixing import MixedBatches, language_share, target_share
+from vlforge.trainer.presets import get_preset
 from vlforge.trainer.tokenizer import load_tokenizer
 
-N_IMAGE, SEQ, IMAGE_SIZE, MEAN = 16, 160, 16, (122, 116, 104)
+N_IMAGE, SEQ = 16, 160
+PROCESSOR = image_processor(get_preset("tiny"))  # 16 image tokens, SigLIP 32 px + SAM 64 px
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def make_batches(tok, shards, rank=0, world_size=2, sft_share=0.0, **options):
     sources = {"language": source("text", "language"), "multimodal": source("pairs", "multimodal")}
     sft = {"language": source("sft", "sft", modality="language"),
            "multimodal": source("sft", "sft", modality="multimodal")} if sft_share else None
-    defaults = dict(batch_size=2, pad_id=tok.pad_token_id, image_size=IMAGE_SIZE, mean_colour=MEAN,
+    defaults = dict(batch_size=2, pad_id=tok.pad_token_id, processor=PROCESSOR,
                     seq_len=SEQ, seed=11, rank=rank, world_size=world_size)
     return MixedBatches(sources, sft_sources=sft, sft_share=sft_share, **{**defaults, **options})
 
@@ -125,7 +128,7 @@ def test_ungrouped_batches_draw_each_example(tok, shards):
 def test_a_single_modality_needs_no_warmup(tok, shards):
     encoder = ExampleEncoder(tok, SEQ, N_IMAGE)
     stage1 = MixedBatches({"multimodal": ShardSource(shards / "pairs", "multimodal", encoder)}, batch_size=2,
-                          pad_id=tok.pad_token_id, image_size=IMAGE_SIZE, mean_colour=MEAN, warmup_steps=50)
+                          pad_id=tok.pad_token_id, processor=PROCESSOR, warmup_steps=50)
     assert {next(stage1)["modality"] for _ in range(20)} == {"multimodal"}
 
 
@@ -142,8 +145,8 @@ def test_ranks_agree_on_the_modality_and_read_disjoint_samples(tok, shards):
                 keys[r] += pair[r]["keys"]
     assert not set(keys[0]) & set(keys[1]) and len(set(keys[0])) == len(keys[0])
     with pytest.raises(ValueError, match="rank"):
-        MixedBatches({"language": ranks[0].channels[0].source}, batch_size=1, pad_id=0, image_size=8,
-                     mean_colour=MEAN, rank=1, world_size=2)
+        MixedBatches({"language": ranks[0].channels[0].source}, batch_size=1, pad_id=0, processor=PROCESSOR,
+                     rank=1, world_size=2)
 
 
 # --- packing -------------------------------------------------------------------------------
@@ -159,7 +162,8 @@ def test_packing_loses_no_tokens_and_keeps_examples_apart(tok, shards):
     streams = {m: next(c for c in replay.channels if c.modality == m).source for m in ("language", "multimodal")}
     for _ in range(12):
         batch = next(batches)
-        assert batch["input_ids"].shape == (3, SEQ) and batch["attention_mask"].shape == (3, 1, SEQ, SEQ)
+        assert batch["input_ids"].shape == (3, SEQ)
+        assert batch["attention_mask"] is None  # no dense mask: the boundaries are the position ids
         images = 0
         for row in range(3):
             for span in segments(batch, row):
@@ -168,25 +172,17 @@ def test_packing_loses_no_tokens_and_keeps_examples_apart(tok, shards):
                 assert batch["labels"][row, span].tolist() == [IGNORE_INDEX] + example.labels[1:]
                 assert batch["position_ids"][row, span].tolist() == list(range(len(example)))
                 images += len(example.images)
-        assert (0 if batch["pixel_values"] is None else len(batch["pixel_values"])) == images
-        assert torch.equal(batch["attention_mask"], expected_mask(batch))
-
-
-def expected_mask(batch):
-    """The block-diagonal causal mask built span by span: a lower triangle per example,
-    the diagonal alone on padding."""
-    rows = []
-    for row in range(batch["input_ids"].shape[0]):
-        mask = torch.eye(SEQ, dtype=torch.bool)
-        for span in segments(batch, row):
-            start, end = int(span[0]), int(span[-1]) + 1
-            mask[start:end, start:end] = torch.ones(end - start, end - start, dtype=torch.bool).tril()
-        rows.append(mask)
-    return torch.stack(rows)[:, None]
+        for key, side in (("pixel_values", 32), ("high_res_pixel_values", 64)):
+            if images:
+                assert batch[key].shape == (images, 3, side, side), key
+            else:
+                assert batch[key] is None, key
+        padding = batch["segment_ids"] == 0
+        assert (batch["position_ids"][padding] == 0).all()  # each padding token its own document
 
 
 def test_packed_rows_give_the_same_hidden_states_as_separate_examples():
-    # The contract with transformers' LLaMA (SDPA): 4D bool mask + position_ids per example.
+    # The contract with transformers' LLaMA: position ids that restart, no mask, no KV cache.
     from transformers import LlamaConfig, LlamaModel
 
     torch.manual_seed(0)
@@ -194,12 +190,10 @@ def test_packed_rows_give_the_same_hidden_states_as_separate_examples():
                                    num_attention_heads=4, num_key_value_heads=4,
                                    attn_implementation="sdpa")).eval()
     a, b = torch.randint(0, 40, (6,)), torch.randint(0, 40, (9,))
-    segment_ids = torch.tensor([[1] * 6 + [2] * 9 + [0] * 5])
     input_ids = torch.cat([a, b, torch.zeros(5, dtype=torch.long)])[None]
     position_ids = torch.tensor([list(range(6)) + list(range(9)) + [0] * 5])
     with torch.no_grad():
-        packed = model(input_ids=input_ids, attention_mask=block_causal_mask(segment_ids),
-                       position_ids=position_ids).last_hidden_state[0]
+        packed = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state[0]
         alone = [model(input_ids=x[None]).last_hidden_state[0] for x in (a, b)]
     assert torch.allclose(packed[:6], alone[0], atol=1e-5) and torch.allclose(packed[6:15], alone[1], atol=1e-5)
 
@@ -246,7 +240,7 @@ def test_records_that_give_no_example_are_counted_by_reason(tok, tmp_path):
     writer.close()
     source = ShardSource(tmp_path / "pairs", "multimodal", ExampleEncoder(tok, SEQ, N_IMAGE), shuffle=False)
     batches = MixedBatches({"multimodal": source}, batch_size=2, pad_id=tok.pad_token_id,
-                           image_size=IMAGE_SIZE, mean_colour=MEAN, seq_len=SEQ)
+                           processor=PROCESSOR, seq_len=SEQ)
     batch = next(batches)
     assert sorted(batch["keys"]) == sorted([make_key("pairs", "/p", 0), make_key("pairs", "/p", 2)])
     assert batches.skipped() == {"empty_text": 1}  # records 0-2 read so far

@@ -208,7 +208,7 @@ def test_prune_keeps_the_newest(tmp_path):
 def test_init_source_finds_checkpoint_or_export(tmp_path):
     (tmp_path / "run" / "export").mkdir(parents=True)
     (tmp_path / "run" / "export" / "config.json").write_text("{}")
-    assert ckpt.resolve_init_source(tmp_path / "run") == ("export", tmp_path / "run" / "export")
+    assert ckpt.resolve_init_source(tmp_path / "run") == ("folder", tmp_path / "run" / "export")
     (tmp_path / "run" / "checkpoints" / "step-000004").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "step-000004" / ".metadata").write_bytes(b"")
     assert ckpt.resolve_init_source(tmp_path / "run")[0] == "checkpoint"

@@ -6,7 +6,7 @@ A run's output dir:
         rank-00000.pt ...         per rank: step, scheduler, data position, RNG states
         trainer.json              step, stage, world size (rank 0; for people and checks)
     checkpoints/step-000009.tmp/  a checkpoint being written (never read; removed on retry)
-    export/                       the Hugging Face style folder (end of the run)
+    export/                       a transformers folder (end of the run)
 
 Model and optimizer go through DCP's state-dict helpers (`get_state_dict` /
 `set_state_dict`): FQN-keyed, sharded, and loadable on another number of ranks. The data
@@ -14,8 +14,9 @@ position is per rank (each rank reads its own slice of the shards), so it sits i
 per rank and a resume needs the same number of ranks.
 
 Starting a stage from the previous one (`init_from`) loads model weights only: from a
-checkpoint (DCP, sharded, no full copy anywhere) or from an exported folder; the optimizer
-and schedule start fresh.
+checkpoint (DCP, sharded, no full copy anywhere) or from a model folder (an export, a
+transformers or a release DeepSeek-VL folder, read by `weights.load_full`); the optimizer and
+schedule start fresh.
 """
 
 from __future__ import annotations
@@ -144,10 +145,10 @@ def load_model_weights(path: Path, model: nn.Module) -> None:
 
 
 def resolve_init_source(path: Path) -> tuple[str, Path]:
-    """Where `init_from` points: ("checkpoint", dir) or ("export", dir).
+    """Where `init_from` points: ("checkpoint", dir) or ("folder", model folder).
 
     Accepts a run's output dir (its newest checkpoint, else its export), one checkpoint dir,
-    or an exported folder.
+    or a model folder (config.json: an export, a transformers or a release folder).
     """
     path = Path(path)
     if (path / ".metadata").is_file():
@@ -157,9 +158,9 @@ def resolve_init_source(path: Path) -> tuple[str, Path]:
         return "checkpoint", newest
     for candidate in (path, path / "export"):
         if (candidate / "config.json").is_file():
-            return "export", candidate
-    raise VlforgeError(f"init_from {path}: no checkpoint (checkpoints/step-*) and no exported "
-                       f"folder (config.json) there; run the previous stage first")
+            return "folder", candidate
+    raise VlforgeError(f"init_from {path}: no checkpoint (checkpoints/step-*) and no model folder "
+                       f"(config.json) there; run the previous stage first")
 
 
 def full_model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -6,7 +6,8 @@ with the known keys. Options left at None take the stage plan's value (Table 4 f
 model sizes, `stages.py`'s tiny plan for the tiny presets).
 
 `output_dir` may hold `{stage}`, so one YAML serves all three stages. `checkpoint.init_from`
-is a path (a run's output dir, one checkpoint, or an exported folder; `{prev_stage}` allowed)
+is a path (a run's output dir, one checkpoint, or a model folder: an export, a transformers or
+a release DeepSeek-VL folder; `{prev_stage}` allowed)
 or `previous`: the previous stage's `output_dir` (nothing for stage 1, which starts from the
 pretrained parts).
 """
@@ -23,13 +24,16 @@ from vlforge.trainer.training_stages import TrainingStagePlan, stage_plan, with_
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "stage": None,  # 1, 2 or 3; --stage wins over the file
-    # Relative paths of data, eval.mc_set, output_dir and checkpoint.init_from are read
+    # Relative paths of data, eval.mc_set, output_dir, checkpoint.init_from and the model's
+    # checkpoints (siglip, sam, llm, tokenizer) are read
     # against this directory (None: the working directory). One YAML then serves any
     # `make demo OUT=...`: `--set root=$(OUT)`.
     "root": None,
     "model": {
         "preset": "tiny",  # tiny, tiny-siglip, deepseek-vl-1.3b, deepseek-vl-7b
-        # Local checkpoints of the pretrained parts (stage 1 starts from them); None = random init.
+        # Local checkpoints of the pretrained parts (stage 1 starts from them, weights.load_parts):
+        # SigLIP / SAM as transformers folders or timm files, the LLM as a transformers folder.
+        # None of the three = random init.
         "siglip": None,
         "sam": None,
         "llm": None,
@@ -83,10 +87,14 @@ TRAIN_DEFAULTS: dict[str, Any] = {
         "max_items": 0,  # 0 = all
     },
     "activation_checkpointing": False,
+    # The language model's attention kernel: auto = flex_attention for packed rows on CUDA
+    # (document boundaries as a BlockMask, no dense mask), sdpa otherwise; or sdpa,
+    # flex_attention (CUDA for training), eager.
+    "attention": "auto",
     "mixed_precision": "auto",  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     "seed": 0,
     "log_every": 1,
-    "export": True,  # write a Hugging Face style folder at the end
+    "export": True,  # write a transformers folder (model, processor, tokenizer) at the end
     "peak_tflops": None,  # MFU denominator; None = looked up from the GPU's name
 }
 
@@ -134,6 +142,7 @@ class TrainConfig:
     eval_every: int
     eval_max_items: int
     activation_checkpointing: bool
+    attention: str
     mixed_precision: str
     seed: int
     log_every: int
@@ -190,6 +199,7 @@ def build_train_config(options: dict) -> TrainConfig:
         eval_every=_non_negative(ev["every"], "eval.every"),
         eval_max_items=_non_negative(ev["max_items"], "eval.max_items"),
         activation_checkpointing=bool(options["activation_checkpointing"]),
+        attention=_choice(options["attention"], "attention", ("auto", "sdpa", "flex_attention", "eager")),
         mixed_precision=_choice(options["mixed_precision"], "mixed_precision", ("auto", "bf16", "fp32")),
         seed=int(options["seed"]),
         log_every=_positive(options["log_every"], "log_every"),
@@ -211,7 +221,9 @@ def _rooted(options: dict) -> dict:
 
     rooted = {**options, "output_dir": under(options["output_dir"]),
               "data": {**options["data"]}, "eval": {**options["eval"]},
-              "checkpoint": {**options["checkpoint"]}}
+              "checkpoint": {**options["checkpoint"]}, "model": {**options["model"]}}
+    for part in ("siglip", "sam", "llm", "tokenizer"):
+        rooted["model"][part] = under(options["model"][part])
     for kind in ("language", "multimodal", "sft"):
         rooted["data"][kind] = [under(p) for p in options["data"][kind]]
     rooted["eval"]["mc_set"] = under(options["eval"]["mc_set"])

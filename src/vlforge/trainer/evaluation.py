@@ -35,7 +35,7 @@ from vlforge.shards.reader import find_shards, iter_samples, sample_image, sampl
 from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
 from vlforge.trainer.data import INSTRUCTIONS, pick_instruction
 from vlforge.trainer.distributed import DistEnv, all_reduce_sum
-from vlforge.trainer.images import preprocess_image
+from vlforge.trainer.images import image_processor, preprocess_image
 from vlforge.trainer.model import sequence_logprob
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
 
@@ -171,16 +171,18 @@ def option_batch(item: McItem, tokenizer, num_image_tokens: int) -> tuple[torch.
     return input_ids, labels, mask
 
 
-def choose(model: nn.Module, item: McItem, tokenizer, model_config, device: torch.device) -> int:
-    """The index of the option with the lowest perplexity (highest mean log-probability)."""
+def choose(model: nn.Module, item: McItem, tokenizer, model_config, device: torch.device, processor=None) -> int:
+    """The index of the option with the lowest perplexity (highest mean log-probability).
+
+    model_config: the preset's ModelConfig; processor: its image processor (made when None).
+    """
     input_ids, labels, mask = option_batch(item, tokenizer, model_config.num_image_tokens)
-    pixels = None
+    inputs = {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
     if item.image is not None:
-        image = preprocess_image(item.image, model_config.image_size, model_config.image_mean_colour)
-        pixels = image.unsqueeze(0).expand(len(item.options), -1, -1, -1).to(device)
-    scores = sequence_logprob(model, input_ids.to(device), labels.to(device), pixel_values=pixels,
-                              attention_mask=mask.to(device))
-    return int(torch.argmax(scores))
+        pixels = preprocess_image(item.image, processor or image_processor(model_config))
+        inputs.update({key: value.unsqueeze(0).expand(len(item.options), -1, -1, -1).to(device)
+                       for key, value in pixels.items()})
+    return int(torch.argmax(sequence_logprob(model, inputs, labels.to(device))))
 
 
 def rank_schedule(items: list[McItem], rank: int, world_size: int) -> list[tuple[int, bool]]:
@@ -196,10 +198,12 @@ def rank_schedule(items: list[McItem], rank: int, world_size: int) -> list[tuple
 
 
 def evaluate_mc(model: nn.Module, items: list[McItem], tokenizer, model_config, env: DistEnv) -> dict:
-    """{"accuracy", "items", "correct"} over all ranks; every rank must call it."""
+    """{"accuracy", "items", "correct"} over all ranks; every rank must call it.
+    model_config: the preset's ModelConfig (image tokens, image processor)."""
     correct = counted = 0
+    processor = image_processor(model_config)
     for index, counts in rank_schedule(items, env.rank, env.world_size):
-        right = choose(model, items[index], tokenizer, model_config, env.device) == items[index].answer
+        right = choose(model, items[index], tokenizer, model_config, env.device, processor) == items[index].answer
         if counts:
             correct, counted = correct + int(right), counted + 1
     correct, counted = (int(v) for v in all_reduce_sum([correct, counted], env.device))

@@ -24,19 +24,20 @@ What a batch holds (a dict):
     labels          long [B, L]   aligned with input_ids, -100 = not supervised (the model
                                   shifts them for next-token prediction)
     attention_mask  unpacked: long [B, L], 1 = real token, 0 = padding
-                    packed:   bool [B, 1, L, L], True = query row may attend to key column:
-                              causal and block-diagonal (a token sees earlier tokens of its
-                              own example only); a padding token sees only itself, so no
-                              row is fully masked. transformers' LLaMA takes it as is with
-                              SDPA attention (with position_ids); eager attention needs
-                              `additive_mask(mask, dtype)`
-    position_ids    packed: long [B, L], 0.. restarting at every example (0 on padding);
-                    unpacked: None (the model counts 0..L-1)
+                    packed:   None; the document boundaries are in position_ids
+    position_ids    packed: long [B, L], 0.. restarting at every example (0 on padding, so
+                    each padding token is a document of its own); unpacked: None (the model
+                    counts 0..L-1). transformers reads restarting position ids without a
+                    mask as packed documents (masking_utils.find_packed_sequence_indices):
+                    flex attention gets a BlockMask, SDPA a mask it builds itself; the
+                    collator never builds a [B, 1, L, L] mask
     segment_ids     packed: long [B, L], 1, 2, ... per example in the row, 0 on padding (for
-                    varlen/flash kernels that take segments instead of a 4D mask); else None
-    pixel_values    float [N, 3, S, S] in [0, 1], the images of all examples in row order
-                    (the order of their image-token runs in the flattened batch); None when
-                    the batch has no image (every language batch)
+                    varlen kernels that take segments); else None
+    pixel_values    float [N, 3, S, S], the images of all examples in row order (the order
+                    of their image-token runs in the flattened batch), normalised by the
+                    model's image processor; None when the batch has no image (every
+                    language batch)
+    high_res_pixel_values  float [N, 3, H, H], the hybrid model's SAM input; else None
     modality        "language" | "multimodal" ("mixed" only when grouping is off)
     keys            the example keys, in order (language chunks end in "#n")
     num_tokens      real (non-padding) tokens
@@ -66,6 +67,7 @@ from vlforge.trainer.data import MODALITIES, Example, ShardSource
 from vlforge.trainer.images import preprocess_image
 
 WARMUP_SHAPES = ("linear", "cosine", "step")
+PIXEL_KEYS = ("pixel_values", "high_res_pixel_values")
 # Tags that keep the independent RNG streams of one step apart.
 _GLOBAL_STREAM, _RANK_STREAM = 0, 1
 
@@ -100,44 +102,30 @@ def language_share(step: int, target: float, warmup_steps: int, shape: str = "li
     return 1.0
 
 
-def block_causal_mask(segment_ids: torch.Tensor) -> torch.Tensor:
-    """bool [B, 1, L, L] from segment ids [B, L] (0 = padding): causal within each segment."""
-    length = segment_ids.shape[1]
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    causal = torch.ones(length, length, dtype=torch.bool).tril()
-    real = segment_ids > 0
-    mask = same & causal & real[:, :, None]
-    mask |= torch.eye(length, dtype=torch.bool) & ~real[:, :, None]  # padding sees itself only
-    return mask[:, None]
-
-
-def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The bool block mask as an additive one (0 / most negative) for eager attention.
-
-    SDPA takes the bool mask as it is; eager attention adds the mask to the scores, so a
-    bool mask there would be added as 0/1 and mask nothing.
-    """
-    return torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
-
-
 class Collator:
-    """Examples -> tensors. Images are decoded here, in a thread pool when image_workers > 0
-    (PIL releases the GIL while decoding and resizing; order is kept, so output is the same)."""
+    """Examples -> tensors. Images go through the model's image processor here, in a thread
+    pool when image_workers > 0 (PIL releases the GIL while decoding and resizing; order is
+    kept, so output is the same)."""
 
-    def __init__(self, pad_id: int, image_size: int, mean_colour: tuple[int, int, int], image_workers: int = 0):
-        self.pad_id, self.image_size, self.mean_colour = pad_id, image_size, tuple(mean_colour)
+    def __init__(self, pad_id: int, processor, image_workers: int = 0):
+        self.pad_id, self.processor = pad_id, processor
         self._pool = ThreadPoolExecutor(image_workers, thread_name_prefix="images") if image_workers else None
 
-    def pixel_values(self, examples: list[Example]) -> torch.Tensor | None:
+    def pixel_values(self, examples: list[Example]) -> dict[str, torch.Tensor | None]:
+        """{"pixel_values", "high_res_pixel_values"}: stacked, or None (no image, or the
+        SigLIP-only model's high-res input)."""
         images = [image for example in examples for image in example.images]
+        found: dict[str, torch.Tensor | None] = dict.fromkeys(PIXEL_KEYS)
         if not images:
-            return None
+            return found
         work = self._preprocess
-        tensors = list(self._pool.map(work, images)) if self._pool else [work(i) for i in images]
-        return torch.stack(tensors)
+        prepared = list(self._pool.map(work, images)) if self._pool else [work(i) for i in images]
+        for key in prepared[0]:
+            found[key] = torch.stack([p[key] for p in prepared])
+        return found
 
-    def _preprocess(self, data: bytes) -> torch.Tensor:
-        return preprocess_image(data, self.image_size, self.mean_colour)
+    def _preprocess(self, data: bytes) -> dict[str, torch.Tensor]:
+        return preprocess_image(data, self.processor)
 
     def padded(self, examples: list[Example]) -> dict[str, Any]:
         length = max(len(e) for e in examples)
@@ -165,14 +153,14 @@ class Collator:
                 segment_ids[r, start:end] = segment
                 start = end
         examples = [example for row in rows for example in row]
-        return self._finish(examples, input_ids, labels, block_causal_mask(segment_ids), position_ids,
-                            segment_ids, targets=int((labels != IGNORE_INDEX).sum()))
+        return self._finish(examples, input_ids, labels, None, position_ids, segment_ids,
+                            targets=int((labels != IGNORE_INDEX).sum()))
 
     def _finish(self, examples, input_ids, labels, attention_mask, position_ids, segment_ids, targets) -> dict:
         modalities = {e.modality for e in examples}
         return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask,
                 "position_ids": position_ids, "segment_ids": segment_ids,
-                "pixel_values": self.pixel_values(examples),
+                **self.pixel_values(examples),
                 "modality": modalities.pop() if len(modalities) == 1 else "mixed",
                 "keys": [e.key for e in examples], "num_tokens": sum(len(e) for e in examples),
                 "num_targets": targets}
@@ -207,6 +195,7 @@ def _as_weighted(value) -> list[tuple[ShardSource, float]]:
 class MixedBatches:
     """Endless batches for one rank; see the module notes for the stream and the batch dict.
 
+    processor: the model's image processor (`images.image_processor`).
     sources: {"language": S, "multimodal": S}, S a ShardSource or [(ShardSource, weight), ...]
     (one modality may be absent: stage 1 is multimodal only). batch_size is per rank: examples
     per batch, or rows of seq_len tokens when packing. sft_sources ({"language": ShardSource,
@@ -214,8 +203,8 @@ class MixedBatches:
     examples with SFT examples of the same modality (stage 2's "small share of SFT data").
     """
 
-    def __init__(self, sources: dict, *, batch_size: int, pad_id: int, image_size: int,
-                 mean_colour: tuple[int, int, int], ratio: float | tuple[float, float] = (7, 3),
+    def __init__(self, sources: dict, *, batch_size: int, pad_id: int, processor,
+                 ratio: float | tuple[float, float] = (7, 3),
                  warmup_steps: int = 0, warmup_shape: str = "linear", group_by_modality: bool = True,
                  packing: bool = False, seq_len: int = 4096, seed: int = 0, rank: int = 0,
                  world_size: int = 1, sft_sources: dict | None = None, sft_share: float = 0.0,
@@ -234,7 +223,7 @@ class MixedBatches:
         # With one modality only there is nothing to mix or warm up.
         self.target = target_share(ratio) if len(present) == 2 else float("language" in present)
         self._mixing = len(present) == 2
-        self.collator = Collator(pad_id, image_size, mean_colour, image_workers)
+        self.collator = Collator(pad_id, processor, image_workers)
         self.step = 0
         self._pending: dict[str, _Taken] = {}  # per modality: the example carried to its next batch
 

@@ -1,11 +1,13 @@
 """`train(config)`: one stage of DeepSeek-VL training on our shards, on one or many ranks.
 
 The run, in order:
-    process group (torchrun's, or a world of one) -> tokenizer -> model (pretrained parts,
-    or the previous stage's export) -> the stage's trainable set -> FSDP2 units -> AdamW
-    over trainable parameters -> schedule -> batches (MixedBatches over ShardSources) ->
-    resume from the newest checkpoint in output_dir, or load `init_from`'s weights ->
-    steps -> final checkpoint, evaluation, export.
+    process group (torchrun's, or a world of one) -> tokenizer -> model (transformers'
+    DeepseekVL / DeepseekVLHybrid class: pretrained parts through `weights.load_parts`, or a
+    whole model folder through `weights.load_full`; every load's report is printed) -> the
+    stage's trainable set -> FSDP2 units -> AdamW over trainable parameters -> schedule ->
+    batches (MixedBatches over ShardSources) -> resume from the newest checkpoint in
+    output_dir, or load `init_from`'s DCP checkpoint -> steps -> final checkpoint,
+    evaluation, export (a transformers folder: model, config, processor, tokenizer).
 
 One optimizer step: `accum` micro-batches per rank (global batch = micro x accum x ranks).
 The loss is a sum over supervised tokens divided by the count over all micro-batches and
@@ -33,6 +35,7 @@ import yaml
 
 from vlforge.errors import VlforgeError
 from vlforge.trainer import checkpoint as ckpt
+from vlforge.trainer import weights
 from vlforge.trainer.config import TrainConfig
 from vlforge.trainer.data import ExampleEncoder, ShardSource
 from vlforge.trainer.distributed import (
@@ -46,20 +49,26 @@ from vlforge.trainer.distributed import (
     shutdown,
 )
 from vlforge.trainer.evaluation import evaluate_mc, load_mc_set
+from vlforge.trainer.images import image_processor
 from vlforge.trainer.metrics import MetricsLog, StepClock, StepStats, peak_flops, train_record
 from vlforge.trainer.mixing import MixedBatches
 from vlforge.trainer.model import (
+    build_from_config,
     build_model,
+    causal_lm_loss,
+    check_matches_preset,
     decoder_layers,
     describe,
-    export_hf,
     flops_per_image,
     flops_per_token,
+    forward,
     fsdp_units,
-    load_exported,
+    model_inputs,
+    save_model,
     set_trainable_for_stage,
 )
 from vlforge.trainer.prefetch import Prefetcher
+from vlforge.trainer.presets import ModelConfig, resolve_config
 from vlforge.trainer.tokenizer import load_tokenizer
 from vlforge.trainer.training_stages import build_scheduler
 
@@ -82,6 +91,7 @@ class Run:
     config: TrainConfig
     env: DistEnv
     tokenizer: object
+    preset: ModelConfig
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -98,7 +108,7 @@ def _train(config: TrainConfig, env: DistEnv, options: dict | None) -> dict:
     resume_from = ckpt.latest_checkpoint(config.output_dir) if config.resume else None
     run, start = setup_run(config, env, resume_from)
     if env.is_main:
-        _write_run_files(config, options, run.model, start)
+        _write_run_files(config, options, run, start)
     try:
         losses, last_eval = _loop(run, start)
         return _finish(run, start, losses, last_eval)
@@ -109,8 +119,9 @@ def _train(config: TrainConfig, env: DistEnv, options: dict | None) -> dict:
 def setup_run(config: TrainConfig, env: DistEnv, resume_from: Path | None = None) -> tuple[Run, int]:
     """Everything up to the first step: (the run, the step it resumes after)."""
     accum = config.grad_accum(env.world_size)  # before the slow parts: a bad batch size fails at once
+    preset = resolve_config(config.model.preset)
     tokenizer = load_tokenizer(_tokenizer_path(config))
-    model, init_checkpoint = _initial_model(config, tokenizer, resume_from)
+    model, init_checkpoint = _initial_model(config, tokenizer, preset, resume_from, env)
     set_trainable_for_stage(model, config.stage)
     fpt, fpi = flops_per_token(model, config.plan.seq_len), flops_per_image(model, config.stage)
     model = _distribute(model, config, env)
@@ -118,12 +129,13 @@ def setup_run(config: TrainConfig, env: DistEnv, resume_from: Path | None = None
         ckpt.load_model_weights(init_checkpoint, model)
     optimizer = _optimizer(model, config)
     scheduler = build_scheduler(optimizer, config.plan)
-    batches = build_batches(config, tokenizer, model.config, env, accum)
+    batches = build_batches(config, tokenizer, preset, env, accum)
     start = 0
     if resume_from is not None:
         start = _resume(resume_from, model, optimizer, scheduler, batches, env, config.stage)
-    run = Run(config, env, tokenizer, model, optimizer, scheduler, Prefetcher(batches, config.data.prefetch),
-              accum, fpt, fpi, MetricsLog(config.output_dir, env.is_main), _peak(env, config))
+    run = Run(config, env, tokenizer, preset, model, optimizer, scheduler,
+              Prefetcher(batches, config.data.prefetch), accum, fpt, fpi,
+              MetricsLog(config.output_dir, env.is_main), _peak(env, config))
     return run, start
 
 
@@ -133,18 +145,31 @@ def _peak(env: DistEnv, config: TrainConfig) -> float | None:
 
 
 def _tokenizer_path(config: TrainConfig) -> str | None:
-    """The configured tokenizer; else the LLM's folder when it has one; else the byte tokenizer."""
+    """The configured tokenizer; else the tokenizer of the model folder a stage starts from, or
+    of the LLM's folder; else the byte tokenizer."""
     if config.model.tokenizer:
         return config.model.tokenizer
-    if config.model.llm and (Path(config.model.llm) / "tokenizer.json").is_file():
-        return config.model.llm
+    for folder in (_init_folder(config), config.model.llm):
+        if folder and (Path(folder) / "tokenizer.json").is_file():
+            return str(folder)
     return None
 
 
-def _initial_model(config: TrainConfig, tokenizer, resume_from: Path | None):
+def _init_folder(config: TrainConfig) -> Path | None:
+    """The model folder `init_from` names (an export, a transformers or release folder), if any."""
+    if config.init_from is None:
+        return None
+    kind, path = ckpt.resolve_init_source(config.init_from)
+    return path if kind == "folder" else None
+
+
+def _initial_model(config: TrainConfig, tokenizer, preset: ModelConfig, resume_from: Path | None, env: DistEnv):
     """(unsharded model, DCP checkpoint to load after sharding or None).
 
-    A resumed run takes every weight from its own checkpoint, so `init_from` is skipped.
+    A resumed run takes every weight from its own checkpoint, so `init_from` is skipped. A
+    model folder is loaded whole (`weights.load_full`); else the preset is built and filled
+    from the configured parts (`weights.load_parts`), or left at its random initialisation
+    when no part is given (the tiny presets' tests and demo).
     """
     source = None
     if resume_from is None and config.init_from is not None:
@@ -152,23 +177,54 @@ def _initial_model(config: TrainConfig, tokenizer, resume_from: Path | None):
             raise VlforgeError(f"init_from is this run's own output_dir {config.output_dir} (init_from=previous "
                                "needs {stage} in output_dir); give init_from the previous stage's dir")
         source = ckpt.resolve_init_source(config.init_from)
-    if source is not None and source[0] == "export":
-        return _exported_model(source[1], config, tokenizer), None
+    if source is not None and source[0] == "folder":
+        return _folder_model(source[1], config, tokenizer, preset, env), None
     m = config.model
-    model = build_model(m.preset, max(len(tokenizer), m.vocab_size or 0), tokenizer.image_token_id,
-                        siglip_path=m.siglip, sam_path=m.sam, llm_path=m.llm)
+    model = build_model(preset, _vocab_size(config, tokenizer), tokenizer.image_token_id,
+                        attention=_attention(config, env))
+    if m.siglip or m.sam or m.llm:
+        _announce(weights.load_parts(model, siglip=m.siglip, sam=m.sam, llm=m.llm), env)
     return model, source[1] if source is not None else None
 
 
-def _exported_model(path: Path, config: TrainConfig, tokenizer):
-    model = load_exported(path)
-    if model.config.name != config.model.preset:
-        raise VlforgeError(f"init_from {path} holds a {model.config.name!r} model, the config asks for "
-                           f"{config.model.preset!r}")
-    if model.vocab_size < len(tokenizer) or model.image_token_id != tokenizer.image_token_id:
-        raise VlforgeError(f"init_from {path} was trained with another tokenizer (vocabulary "
-                           f"{model.vocab_size}, this one {len(tokenizer)}); set model.tokenizer to {path}")
+def _vocab_size(config: TrainConfig, tokenizer) -> int:
+    """Embedding rows: model.vocab_size, else the LLM checkpoint's, else the tokenizer's."""
+    size = config.model.vocab_size
+    if size is None and config.model.llm:
+        from transformers import AutoConfig
+
+        size = AutoConfig.from_pretrained(config.model.llm, local_files_only=True).vocab_size
+    size = size or len(tokenizer)
+    if size < len(tokenizer):
+        raise VlforgeError(f"the model has {size} embedding rows but the tokenizer {len(tokenizer)} tokens")
+    return size
+
+
+def _folder_model(path: Path, config: TrainConfig, tokenizer, preset: ModelConfig, env: DistEnv):
+    """A model folder's model, every weight loaded; it must have the preset's shape and fit the tokenizer."""
+    model_config = weights.read_model_config(path)
+    check_matches_preset(model_config, preset, path)
+    vocab = model_config.text_config.vocab_size
+    if vocab < len(tokenizer) or model_config.image_token_id != tokenizer.image_token_id:
+        raise VlforgeError(f"init_from {path} was trained with another tokenizer (vocabulary {vocab}, image "
+                           f"token {model_config.image_token_id}; this one {len(tokenizer)}, "
+                           f"{tokenizer.image_token_id}); set model.tokenizer to the folder's tokenizer")
+    model = build_from_config(model_config, attention=_attention(config, env))
+    _announce(weights.load_full(model, path), env)
     return model
+
+
+def _announce(report, env: DistEnv) -> None:
+    if env.is_main:
+        print(f"weights: {report.summary()}", flush=True)
+
+
+def _attention(config: TrainConfig, env: DistEnv) -> str:
+    """`auto`: flex attention (document boundaries as a BlockMask) for packed rows on CUDA;
+    SDPA elsewhere (flex attention has no backward on CPU)."""
+    if config.attention != "auto":
+        return config.attention
+    return "flex_attention" if config.data.packing and env.device.type == "cuda" else "sdpa"
 
 
 def _distribute(model, config: TrainConfig, env: DistEnv):
@@ -195,7 +251,7 @@ def _resume(path: Path, model, optimizer, scheduler, batches: MixedBatches, env:
 # --- data ------------------------------------------------------------------------------------
 
 
-def build_batches(config: TrainConfig, tokenizer, model_config, env: DistEnv, accum: int) -> MixedBatches:
+def build_batches(config: TrainConfig, tokenizer, model_config: ModelConfig, env: DistEnv, accum: int) -> MixedBatches:
     """This rank's MixedBatches for the stage (one batch = one micro-batch)."""
     data = config.data
     if not data.group_by_modality and env.world_size > 1:
@@ -209,7 +265,7 @@ def build_batches(config: TrainConfig, tokenizer, model_config, env: DistEnv, ac
     sources, ratio, sft_sources = _stage_sources(config, source)
     return MixedBatches(
         sources, batch_size=config.micro_batch, pad_id=tokenizer.pad_token_id,
-        image_size=model_config.image_size, mean_colour=model_config.image_mean_colour, ratio=ratio,
+        processor=image_processor(model_config), ratio=ratio,
         # One optimizer step is `accum` micro-batches: its modality and warm-up go by step.
         batches_per_step=accum, warmup_steps=data.warmup_steps, warmup_shape=data.warmup_shape,
         group_by_modality=data.group_by_modality, packing=data.packing, seq_len=data.seq_len,
@@ -285,9 +341,10 @@ def train_step(run: Run, step: int) -> StepStats:
     scale = run.env.world_size / max(targets, 1.0)
     loss_sum = torch.zeros((), device=run.env.device)
     for batch in micro:
-        out = run.model(**_model_inputs(batch, run.env.device), loss_reduction="sum")
-        (out.loss * scale).backward()
-        loss_sum += out.loss.detach().float()
+        logits = forward(run.model, model_inputs(batch, run.env.device))
+        loss, _ = causal_lm_loss(logits, batch["labels"].to(run.env.device), "sum")
+        (loss * scale).backward()
+        loss_sum += loss.detach().float()
     grad_norm = _clip(run)
     lr = run.scheduler.get_last_lr()[0]
     run.optimizer.step()
@@ -307,14 +364,6 @@ def _counts(micro: list[dict]) -> list[float]:
             float(sum(0 if b["pixel_values"] is None else b["pixel_values"].shape[0] for b in micro))]
 
 
-def _model_inputs(batch: dict, device: torch.device) -> dict:
-    inputs = {}
-    for name in ("input_ids", "labels", "attention_mask", "position_ids", "pixel_values"):
-        value = batch[name]
-        inputs[name] = value.to(device, non_blocking=True) if value is not None else None
-    return inputs
-
-
 def _clip(run: Run) -> float:
     """Clip the global gradient norm; returns the norm before clipping (0 with no gradient)."""
     params = [p for p in run.model.parameters() if p.grad is not None]
@@ -326,7 +375,7 @@ def _clip(run: Run) -> float:
 
 
 def _evaluate(run: Run, items, step: int) -> dict:
-    result = evaluate_mc(run.model, items, run.tokenizer, run.model.config, run.env)
+    result = evaluate_mc(run.model, items, run.tokenizer, run.preset, run.env)
     record = {"kind": "eval", "step": step, **result}
     run.log.write(record)
     return record
@@ -342,13 +391,18 @@ def _save(run: Run, step: int) -> Path:
 
 
 def export(run: Run) -> Path:
-    """Gather the full weights on rank 0 and write the Hugging Face style folder (atomic)."""
+    """Gather the full weights on rank 0 and write a transformers folder (atomic): the model
+    (`save_pretrained`), its processor, tokenizer and chat template (`processing.save_processor`).
+    `AutoModelForImageTextToText.from_pretrained` loads it with no code of ours."""
+    from vlforge.trainer.processing import save_processor
+
     state = ckpt.full_model_state_dict(run.model)  # a collective: every rank calls it
     target = run.config.output_dir / "export"
     if run.env.is_main:
         tmp = target.with_name("export.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        export_hf(run.model, run.tokenizer, tmp, state_dict=state)
+        save_model(run.model.config, state, tmp)
+        save_processor(tmp, run.preset, run.tokenizer)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     barrier()
@@ -387,7 +441,7 @@ def _optional_str(path: Path | None) -> str | None:
     return str(path) if path is not None else None
 
 
-def _write_run_files(config: TrainConfig, options: dict | None, model, start: int) -> None:
+def _write_run_files(config: TrainConfig, options: dict | None, run: Run, start: int) -> None:
     config.output_dir.mkdir(parents=True, exist_ok=True)
     if options is not None:
         (config.output_dir / "config.yaml").write_text(yaml.safe_dump(options, sort_keys=True))
@@ -396,6 +450,7 @@ def _write_run_files(config: TrainConfig, options: dict | None, model, start: in
     elif config.init_from is not None:
         where = f"from step 0 with the weights of {config.init_from}"
     else:
-        where = "from step 0 with " + ("the pretrained parts" if config.model.llm or config.model.siglip
-                                        else "randomly initialised weights")
-    print(f"stage {config.stage}: {describe(model)}; {config.plan.steps} steps, {where}", flush=True)
+        parts = config.model.llm or config.model.siglip or config.model.sam
+        where = "from step 0 with " + ("the pretrained parts" if parts else "randomly initialised weights")
+    print(f"stage {config.stage}: {describe(run.model, config.model.preset)}; {config.plan.steps} steps, {where}",
+          flush=True)
