@@ -103,3 +103,13 @@ def test_an_aligner_transformers_cannot_express_is_refused(tmp_path):
     (folder / "config.json").write_text(json.dumps(raw))
     with pytest.raises(WeightsError, match="aligner 'linear'"):
         weights.read_model_config(folder)
+
+
+def test_release_folder_with_a_pytorch_bin(tmp_path):
+    model = random_model("simple", seed=5)
+    folder = write_release(model, tmp_path / "bin", pickle=True)
+    assert not list(folder.glob("*.safetensors"))
+    ours = model_class("simple")(weights.read_model_config(folder))
+    weights.load_full(ours, folder)
+    batch = inputs("simple")
+    torch.testing.assert_close(logits(ours, batch), logits(model, batch), rtol=0, atol=1e-5)

@@ -242,6 +242,9 @@ def test_a_part_of_another_kind_or_size_is_refused(parts, tmp_path):
         weights.load_parts(model, siglip=root / "sam")
     with pytest.raises(WeightsError, match="llm=.*expected a transformers Llama"):
         weights.load_parts(model, llm=root / "siglip" / "model.safetensors")
+    release = write_release(source, tmp_path / "release")
+    with pytest.raises(WeightsError, match="llm=.*expected a transformers Llama"):
+        weights.load_parts(model, llm=release)  # a whole DeepSeek-VL folder: load_full's job
     with pytest.raises(WeightsError, match="no SAM tower"):
         weights.load_parts(random_model("simple"), sam=root / "sam")
     smaller = release_tensors(source)

@@ -196,11 +196,16 @@ def release_config(model) -> dict:
             "aligner_config": aligner, "language_config": language}
 
 
-def write_release(model, folder: Path, *, drop: str | None = None, shards: int = 2) -> Path:
-    """A release folder: config.json, sharded safetensors with an index, the tokenizer."""
+def write_release(model, folder: Path, *, drop: str | None = None, shards: int = 2,
+                  pickle: bool = False) -> Path:
+    """A release folder: config.json, sharded safetensors with an index (or one
+    pytorch_model.bin when `pickle`), the tokenizer."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.contiguous() for k, v in release_tensors(model).items()
                if drop is None or not k.startswith(drop)}
+    if pickle:
+        torch.save(tensors, folder / "pytorch_model.bin")
+        shards = 0
     keys = sorted(tensors)
     weight_map = {}
     for i in range(shards):
@@ -208,7 +213,8 @@ def write_release(model, folder: Path, *, drop: str | None = None, shards: int =
         part = {k: tensors[k] for k in keys[i::shards]}
         save_file(part, str(folder / name), metadata={"format": "pt"})
         weight_map.update(dict.fromkeys(part, name))
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    if shards:
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     (folder / "config.json").write_text(json.dumps(release_config(model), indent=2))
     TOKENIZER.save_pretrained(str(folder))
     return folder

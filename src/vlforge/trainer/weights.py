@@ -508,8 +508,11 @@ def _sam_part(config, path) -> tuple[StateDict, list[str], str]:
 def _llm_part(config, path) -> tuple[StateDict, list[str], str]:
     path = Path(path)
     if not _is_transformers_folder(path):
+        whole = path.is_dir() and (path / "config.json").is_file()
         raise WeightsError(f"llm={path}: expected a transformers Llama / DeepSeek-LLM folder "
-                           "(config.json with model_type llama and its weights)")
+                           "(config.json with model_type llama and its weights)"
+                           + ("; this is a whole DeepSeek-VL release folder: start from it with "
+                              "load_full" if whole else ""))
     ckpt = _part_config(path, {"llama": "Llama / DeepSeek-LLM"}, "llm")
     _refuse_differences(config.text_config, ckpt, _LLM_FIELDS, "llm", path)
     tensors: StateDict = {}
