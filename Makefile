@@ -36,12 +36,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ebooks,ray,beam,documents,train]"
 	touch $@
 
-# Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese;
+# Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese,
+# Noto core (Naskh/Sans Arabic, Serif/Sans Hebrew) Arabic-script and Hebrew books;
 # pdflatex (TeX Live) compiles the demo paper and the test papers of the arxiv corpus.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk texlive-latex-base texlive-latex-recommended
+SYSTEM_PACKAGES := chromium fonts-noto-cjk fonts-noto-core texlive-latex-base texlive-latex-recommended
 system-deps:
-	@if command -v chromium >/dev/null && command -v pdflatex >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-		echo "system-deps: chromium, pdflatex and CJK fonts present"; \
+	@if command -v chromium >/dev/null && command -v pdflatex >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+			&& fc-list 2>/dev/null | grep -qi "Noto Naskh Arabic" && fc-list 2>/dev/null | grep -qi "Noto Serif Hebrew"; then \
+		echo "system-deps: chromium, pdflatex, CJK, Arabic and Hebrew fonts present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else \

@@ -4,6 +4,8 @@ by ebook_text, which reads the XHTML without the renderer."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 from ebook_text import book_coverage
@@ -116,3 +118,30 @@ def test_fixed_layout_pages_render_at_their_viewport_and_picture_pages_have_thei
     kept = read_book(tmp_path, path, "ebooks.pages.empty_text=keep")
     assert [o.text for o in kept if isinstance(o, Sample)] == ["Designed page text.", ""]
     assert_covered(path, kept)
+
+
+def test_a_two_page_arabic_chapter_reads_right_to_left_in_logical_order(tmp_path):
+    from PIL import Image, ImageOps
+
+    lines = [f"هذا سطر قصير رقم {n}" for n in range(1, 41)]
+    chapter = xhtml("".join(f"<p>{line}</p>" for line in lines), lang="ar").replace(b"<html ", b'<html dir="rtl" ')
+    path = build_epub(tmp_path / "ar.epub", [("c.xhtml", chapter)])
+    with zipfile.ZipFile(path) as archive:  # the spine reads right to left
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    entries["OEBPS/content.opf"] = entries["OEBPS/content.opf"].replace(
+        b"<spine>", b'<spine page-progression-direction="rtl">')
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    pages = read_book(tmp_path, path, "ebooks.template=serif")
+    assert len(pages) >= 2 and all(isinstance(p, Sample) for p in pages), pages
+    # Logical order: page 0 starts with line 1, the last page ends with line 40, nothing
+    # lost or repeated between them.
+    texts = [p.text.split("\n\n") for p in pages]
+    assert [line for page in texts for line in page] == lines
+    assert pages[0].metadata["chapter"]["direction"] == "rtl"
+    assert pages[0].metadata["book"]["page_progression"] == "rtl"
+    for page in pages:  # short lines stand at the right margin
+        ink = ImageOps.invert(Image.open(io.BytesIO(page.image)).convert("L")).getbbox()
+        assert ink[0] > 600 / 2 and ink[2] > 600 - 80 - 4, ink
+    assert_covered(path, pages)

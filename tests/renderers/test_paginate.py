@@ -179,13 +179,14 @@ def test_chinese_renders_as_real_glyphs(renderer, tmp_path):
     assert len(set(crops)) == len(chars)  # and eight different shapes
 
 
-def test_vertical_and_right_to_left_documents_are_refused(renderer, tmp_path):
+def test_vertical_documents_are_refused_and_right_to_left_ones_paginated(renderer, tmp_path):
     vertical = doc(tmp_path, "v.html", "<p>縦書きの文章です。</p>", head="<style>html{writing-mode:vertical-rl}</style>", lang="ja")
     rtl = doc(tmp_path, "r.html", "<p>שלום עולם</p>", head='<style>body{direction:rtl}</style>', lang="he")
-    fine = doc(tmp_path, "f.html", "<p>still rendered after the refusals</p>")
+    fine = doc(tmp_path, "f.html", "<p>still rendered after the refusal</p>")
     results = run(renderer, [vertical, rtl, fine])
-    assert [r[0].reason for r in results[:2]] == ["vertical_writing", "right_to_left"]
-    assert results[2][1][0].text.plain == "still rendered after the refusals"
+    assert results[0][0].reason == "vertical_writing"
+    assert results[1][0].direction == "rtl" and results[1][1][0].text.plain == "שלום עולם"
+    assert results[2][1][0].text.plain == "still rendered after the refusal"
 
 
 def test_malformed_xhtml_is_recovered_as_html_or_refused(renderer, tmp_path):

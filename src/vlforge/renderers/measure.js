@@ -28,8 +28,15 @@ async (cfg) => {
   // A fixed-layout (pre-paginated) page is laid out at its own viewport, as designed (no
   // template), and scaled to fit the page: one page, whatever its writing direction.
   const fixed = cfg.fixed ? fixedViewport() : null;
+  // A right-to-left book (Arabic, Hebrew, Persian): its pages follow one another as the
+  // columns of <body> do, so <body> keeps left-to-right column order (page k is still at
+  // x = k * width) and hands the book's direction to its content, as the book set it.
+  const direction = getComputedStyle(body).direction;
   const sheets = fixed ? [['vlforge-fixed', fixedCss(fixed)]]
     : [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]];
+  if (!fixed && direction === 'rtl') {
+    sheets.push(['vlforge-direction', 'body { direction: ltr !important; } body > :not([dir]) { direction: rtl; }']);
+  }
   for (const [id, css] of sheets) {
     const style = doc.createElementNS(XHTML, 'style');  // createElement is namespace-less in XML
     style.id = id;
@@ -58,8 +65,7 @@ async (cfg) => {
   if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
 
   const horizontal = (s) => s.writingMode.startsWith('horizontal');
-  const flags = {rtl: style(root).direction === 'rtl' || style(body).direction === 'rtl',
-                 vertical: !horizontal(style(root)) || !horizontal(style(body))};
+  const flags = {vertical: !horizontal(style(root)) || !horizontal(style(body))};
   const ITALIC = new Set(['em', 'i', 'cite', 'dfn', 'var']), BOLD = new Set(['strong', 'b']);
   const CODE = new Set(['code', 'kbd', 'samp', 'tt']);
   // Elements that are inline by nature: made blocks by CSS (a verse line), they are lines
@@ -293,12 +299,12 @@ async (cfg) => {
     const painted = [root, body, ...body.querySelectorAll('*')].some((el) => style(el).backgroundImage.includes('url('));
     if (painted || imagePages.length) imagePages.splice(0, imagePages.length, 0);
     lastPage = 0;
-    flags.vertical = flags.rtl = false;
+    flags.vertical = false;
   }
   const pages = lastPage + 1;
   widen(pages);
   const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
     || body.getAttribute('lang') || '';
-  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature, fixed,
+  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature, fixed, direction,
           text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
 }

@@ -17,9 +17,11 @@ How one document becomes pages:
     assemble  the pieces of a page, grouped into paragraphs -> plain text and markdown
 
 What is checked. A document is refused (a Rejected error) when its pieces, joined, are not
-document.body.innerText once whitespace is removed (text_mismatch: something lost or doubled
-at a page break), or when it uses vertical writing or right-to-left direction (only
-horizontal, left-to-right pages are laid out, never garbled ones). A page counts the boxes
+document.body.innerText once whitespace is removed and case folded (text_mismatch:
+something lost or doubled at a page break), or when it uses vertical writing (only
+horizontal pages are laid out, never garbled ones). Right-to-left documents are paginated
+with their content in its own direction; page texts are in logical (reading) order, and
+Layout.direction says which way the book reads. A page counts the boxes
 of its text that are not inside its image (`outside`; the corpora reject such pages). Text
 that the document's CSS puts where no page shows it (the "visually hidden" idiom) is on no
 page (`hidden_chars`). List markers are visible text, so page texts include them.
@@ -245,6 +247,7 @@ class Layout:
     signature: list
     blocked: list[str] = field(default_factory=list)  # requests the router refused
     fixed_viewport: tuple[int, int] | None = None  # the viewport a fixed-layout page was laid out at
+    direction: str = "ltr"  # the document's own (its body's) direction: "rtl" for Arabic, Hebrew...
 
 
 @dataclass
@@ -417,8 +420,6 @@ def _check_document(raw: dict, settings: PaginationSettings) -> None:
         raise Rejected("too_many_pages", f"about {raw['pages']} pages > max_pages={settings.max_pages}")
     if raw["flags"]["vertical"]:
         raise Rejected("vertical_writing", "vertical writing-mode is not paginated (only horizontal pages)")
-    if raw["flags"]["rtl"]:
-        raise Rejected("right_to_left", "right-to-left documents are not paginated (only left-to-right pages)")
     if settings.check_text:
         _check_text(raw)
 
@@ -463,7 +464,8 @@ def _layout(raw: dict, url: str) -> Layout:
     hidden = sum(len(squash(piece[3])) for piece in raw["pieces"] if piece[0] < 0)
     return Layout(assemble_pages(raw), raw["text"], hidden, raw["title"], raw["lang"],
                   "xhtml" if raw["contentType"] == "application/xhtml+xml" else "html",
-                  url, raw["signature"], fixed_viewport=tuple(raw["fixed"]) if raw.get("fixed") else None)
+                  url, raw["signature"], fixed_viewport=tuple(raw["fixed"]) if raw.get("fixed") else None,
+                  direction=raw.get("direction", "ltr"))
 
 
 def assemble_pages(raw: dict) -> list[PageText]:
