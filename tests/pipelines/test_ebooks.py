@@ -268,6 +268,14 @@ def test_bad_inputs_are_rejected_and_the_job_goes_on(tmp_path):
     assert joined["huge.xhtml"] == "Next to a huge image."
     ledger = pq.read_table(tmp_path / "out" / "rejects.parquet").to_pylist()
     assert {r["reason"] for r in ledger} == {"corrupt_container", "missing_spine_item", "blank_page", "blank_render"}
+    # Per-book accounting in stats.json: pages, coverage of the book's text, rejects by reason.
+    books = {Path(row["source"]).name: row for row in stats["summary"]["books"]}
+    assert books["a-good.epub"]["pages"] == 1 and books["a-good.epub"]["coverage"] == 1.0
+    assert books["b-truncated.epub"]["rejects"] == {"corrupt_container": 1} and books["b-truncated.epub"]["pages"] == 0
+    mixed = books["c-mixed.epub"]
+    assert mixed["chapters"] == 7 and mixed["chapters_refused"] == 1 and 0.5 < mixed["coverage"] < 1.0
+    assert mixed["rejects"]["missing_spine_item"] == 1 and mixed["rejects"]["blank_render"] == 1
+    assert sum(row["pages"] for row in books.values()) == stats["accepted"] == stats["summary"]["pages"]
 
 
 def test_demo_book_rerun_is_byte_identical(tmp_path, cli):

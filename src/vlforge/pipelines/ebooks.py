@@ -17,7 +17,9 @@ The stream:
              with the book's template, in one browser per worker, several chapters per
              browser page: one outcome per page, in spine and page order.
     blank_pages, text_outside_pages, page_content, blank_renders
-             the page filters (pipelines.pages), in this order.
+             the page filters (pipelines.pages), in this order; then book_accounts,
+             which notes per book its pages, characters and rejects by reason: the job
+             summary (stats.json "summary": books with coverage, pages, rejects).
 
 Rejects: the book's, stage read (documents.epub: corrupt_container, not_epub,
 invalid_container, encrypted, container_too_large, invalid_package, empty_spine); a spine
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,8 +72,9 @@ from vlforge.renderers.paginate import (
     PaginationSettings,
     Template,
     choose_template,
+    squash,
 )
-from vlforge.schemas import Provenance, make_key
+from vlforge.schemas import Provenance, Sample, make_key
 
 DEFAULTS: dict[str, Any] = {
     # A book is a large unit of work (tens to hundreds of pages): one per task, so that
@@ -98,28 +102,39 @@ def read(part: Part, ctx: TaskContext) -> Iterator[Outcome]:
         except Rejected as error:
             yield error.reject(part.path, "book", "read")
             return
-        yield from book_outcomes(book, opts)
+        text = {"source": part.path, "chapters": 0, "chapters_refused": 0, "text_chars": 0}
+        yield from book_outcomes(book, opts, text)
+        ctx.note("book_text", text)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def book_outcomes(book: Book, opts: dict) -> Iterator[Outcome]:
+def book_outcomes(book: Book, opts: dict, text: dict | None = None) -> Iterator[Outcome]:
+    """Every page of the book (or why not); `text` gathers the chapters' text counts."""
+    text = {"chapters": 0, "chapters_refused": 0, "text_chars": 0} if text is None else text
     settings = pagination_settings(opts)
     template = choose_template(templates_for(opts), book.checksum)
     chapters = []
     for item in book.spine:
         refusal = _refusal(item, opts)
         if refusal:
+            text["chapters_refused"] += 1
             yield refusal.reject(book.source, _chapter_label(item), "read")
         else:
             chapters.append(item)
     docs = [_document(item, book, template, opts) for item in chapters]
     renderer = renderer_for(settings, opts)
+    counted: set[int] = set()
     for index, layout, page in rendered_pages(renderer, docs, settings):
         item = chapters[index]
         if layout is None:
+            text["chapters_refused"] += 1
             yield page.reject(book.source, _chapter_label(item), "render")
         else:
+            if index not in counted:
+                counted.add(index)
+                text["chapters"] += 1
+                text["text_chars"] += document_counts(layout)["text_chars"]
             yield _chapter_page(book, item, page, layout, template, settings, renderer.browser_version, opts)
 
 
@@ -175,11 +190,49 @@ def _chapter_page(book: Book, item: SpineItem, page: Page, layout: Layout, templ
                        metadata=metadata, opts=opts)
 
 
+def book_accounts(outcomes: Iterator[Outcome], ctx: TaskContext) -> Iterator[Outcome]:
+    """The last stage: passes everything through and notes, per book, the pages kept, their
+    characters, and the rejects by reason (for the job summary)."""
+    books: dict[str, dict] = {}
+    for outcome in outcomes:
+        source = outcome.provenance.source if isinstance(outcome, Sample) else outcome.source
+        row = books.setdefault(source, {"source": source, "pages": 0, "page_chars": 0, "rejects": {}})
+        if isinstance(outcome, Sample):
+            row["pages"] += 1
+            row["page_chars"] += len(squash(outcome.text))
+        else:
+            row["rejects"][outcome.reason] = row["rejects"].get(outcome.reason, 0) + 1
+        yield outcome
+    for row in books.values():
+        ctx.note("book_pages", row)
+
+
+def job_summary(output_dir: str, facts: list[dict]) -> dict:
+    """stats.json's "summary": per book, the pages kept, the rejects by reason, and coverage:
+    the share of its laid-out chapters' text (whitespace aside) that kept pages carry
+    (chapters refused whole are counted in chapters_refused, their text is unknown)."""
+    books: dict[str, dict] = {}
+    for task in facts:
+        for name in ("book_text", "book_pages"):
+            for row in task.get(name, []):
+                books.setdefault(row["source"], {}).update(row)
+    rows = []
+    for source in sorted(books):
+        row = {"source": source, "pages": 0, "page_chars": 0, "rejects": {}, "chapters": 0,
+               "chapters_refused": 0, "text_chars": 0, **books[source]}
+        total = row["text_chars"]
+        row["coverage"] = round(min(row["page_chars"], total) / total, 4) if total else None
+        rows.append(row)
+    return {"books": rows, "pages": sum(r["pages"] for r in rows),
+            "rejects": dict(sum((Counter(r["rejects"]) for r in rows), Counter()))}
+
+
 CORPUS = Corpus(
     name="ebooks",
     description="EPUB 2/3 e-books -> fixed-size page screenshots + the exact text of each page",
     read=read,
-    stages=page_filters("ebooks"),
+    stages=(*page_filters("ebooks"), book_accounts),
     defaults=DEFAULTS,
     suffixes=(".epub",),
+    summarize=job_summary,
 )
