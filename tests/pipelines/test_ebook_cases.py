@@ -145,3 +145,19 @@ def test_a_two_page_arabic_chapter_reads_right_to_left_in_logical_order(tmp_path
         ink = ImageOps.invert(Image.open(io.BytesIO(page.image)).convert("L")).getbbox()
         assert ink[0] > 600 / 2 and ink[2] > 600 - 80 - 4, ink
     assert_covered(path, pages)
+
+
+def test_mathml_with_a_tex_annotation_is_written_as_latex(tmp_path):
+    formula = ('<math xmlns="http://www.w3.org/1998/Math/MathML"{display}><semantics><mrow><msup><mi>x</mi><mn>2</mn>'
+               '</msup><mo>+</mo><mi>y</mi></mrow><annotation encoding="application/x-tex">{tex}</annotation>'
+               '</semantics></math>')
+    inline = formula.format(display="", tex="x^2 + y")
+    block = formula.format(display=' display="block"', tex="x^{2} + y_{b}")
+    chapter = xhtml(f"<p>Inline {inline} here.</p><p>{block}</p>"
+                    '<p>Bare <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>z</mi></math> too.</p>')
+    path = build_epub(tmp_path / "math.epub", [("m.xhtml", chapter)])
+    plain, = read_book(tmp_path, path)
+    assert plain.text == "Inline $x^2 + y$ here.\n\n$$x^{2} + y_{b}$$\n\nBare z too."
+    assert "latex" in plain.metadata["display_transforms"]
+    markdown, = read_book(tmp_path, path, "ebooks.text_kind=markdown")
+    assert "$$x^{2} + y_{b}$$" in markdown.text  # no markdown escapes inside the LaTeX

@@ -163,7 +163,7 @@ async (cfg) => {
   // What the page shows: the text after CSS case transforms, and small capitals (Chromium
   // draws them, synthesised if the font has none) as the capitals they are. Each change
   // sets its kind's flag (KIND), so the sample can say how its text differs from the source.
-  const KIND = {transform: 32, smallCaps: 64, firstLetter: 128, generated: 256};
+  const KIND = {transform: 32, smallCaps: 64, firstLetter: 128, generated: 256, latex: 512};
   const SMALL_CAPS = new Set(['small-caps', 'all-small-caps', 'petite-caps', 'all-petite-caps']);
   const display = (text, how, caps) => {
     let kinds = 0, out = transform(text, how);
@@ -221,7 +221,24 @@ async (cfg) => {
     const [out, kinds] = display(text, s.textTransform, s.fontVariantCaps);
     const info = infoOf(el);
     const [first, letterKinds] = which === '::before' ? firstLetter(blockEls[info.block], out) : [out, 0];
-    add(pageOf(r), info, KIND.generated | kinds | letterKinds, first, [], true);
+    add(pageOf(r), info, KIND.generated | kinds | letterKinds, first, [], true, '');
+  };
+  // A MathML formula that carries its TeX (<annotation encoding="application/x-tex">) is
+  // written as that LaTeX, $...$ (display: $$...$$), a form a model can learn.
+  const TEX = new Set(['application/x-tex', 'text/x-latex', 'application/x-latex', 'tex', 'latex']);
+  const addFormula = (el) => {
+    const tex = Array.from(el.getElementsByTagNameNS(MATHML, 'annotation'))
+      .find((a) => TEX.has((a.getAttribute('encoding') || '').toLowerCase()));
+    const rects = shown(el.getClientRects());
+    if (!tex || !rects.length || !tex.textContent.trim()) return false;
+    const shownChars = [];
+    const texts = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let t = texts.nextNode(); t; t = texts.nextNode()) {
+      if (!t.parentElement.closest('annotation, annotation-xml')) shownChars.push(t.data);
+    }
+    const fence = el.getAttribute('display') === 'block' ? '$$' : '$';
+    add(pageOf(rects[0]), infoOf(el), KIND.latex, fence + tex.textContent.trim() + fence, rects, true, shownChars.join(''));
+    return true;
   };
 
   const across = (r) => Math.floor((r.left + r.width / 2) / W);
@@ -234,10 +251,13 @@ async (cfg) => {
   // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
   // not on any page: page -1, kept only for the check against innerText.
   const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
-  const add = (page, info, flag, text, rects, shownAlready = false) => {
+  // `source`: what innerText has for this piece when the page text says it otherwise
+  // (generated content: nothing; a formula as LaTeX: its MathML characters).
+  const add = (page, info, flag, text, rects, shownAlready = false, source = null) => {
     if (rects.length && !rects.some(onScreen)) page = -1;
     const [out, kinds] = shownAlready || flag & 16 ? [text, 0] : shownText(text, info);
-    pieces.push([page, info.block, info.flags | flag | kinds, out]);
+    pieces.push(source === null ? [page, info.block, info.flags | flag | kinds, out]
+                                : [page, info.block, info.flags | flag | kinds, out, source]);
     if (page < 0) return;
     for (const r of rects) if (!inside(r, page)) outside[page] = (outside[page] || 0) + 1;
     lastPage = Math.max(lastPage, page);
@@ -272,6 +292,7 @@ async (cfg) => {
       if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
       return;
     }
+    if (el.localName === 'math' && el.namespaceURI === MATHML && addFormula(el)) return;
     const pseudo = el.namespaceURI === XHTML && !NO_PSEUDO.has(el.localName) && style(el).display !== 'none';
     if (pseudo) addGenerated(el, '::before');
     walk(el);

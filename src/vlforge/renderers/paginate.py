@@ -57,10 +57,10 @@ TEMPLATE_DIR = Path(__file__).with_name("templates")
 
 # Piece flags, set by the measuring script (measure.js): how the text is styled...
 ITALIC, BOLD, CODE, PRE, BREAK = 1, 2, 4, 8, 16
-STYLE = ITALIC | BOLD | CODE | PRE | BREAK
+LATEX = 512  # a formula written as its TeX annotation: markdown keeps it as it is
+STYLE = ITALIC | BOLD | CODE | PRE | BREAK | LATEX
 # ...and how the page's text differs from the document's (display transforms), by name.
-TRANSFORMS = {32: "text-transform", 64: "small-caps", 128: "first-letter", 256: "generated"}
-GENERATED = 256  # ::before/::after content: on the page, in no text node
+TRANSFORMS = {32: "text-transform", 64: "small-caps", 128: "first-letter", 256: "generated", 512: "latex"}
 
 
 @functools.cache
@@ -428,9 +428,11 @@ def _check_text(raw: dict) -> None:
     """The pieces, in order, must be the document's rendered text, whitespace aside and
     NFKC-folded (innerText shows MathML's automatic italic `<mi>x</mi>` as U+1D465, a style
     of the letter that the page texts keep as a plain "x"). Generated content is in no text
-    node, and small capitals are capitals on the page only: those differences are display
-    transforms (PageText.transforms), so the comparison leaves them and case aside."""
-    shown = "".join(piece[3] for piece in raw["pieces"] if not piece[2] & GENERATED)
+    node, small capitals are capitals on the page only, and a formula written as its LaTeX
+    shows MathML characters: those differences are display transforms (PageText.transforms;
+    such a piece carries what innerText has as its fifth item), so the comparison uses
+    that and leaves case aside."""
+    shown = "".join(piece[4] if len(piece) > 4 else piece[3] for piece in raw["pieces"])
     pieces = unicodedata.normalize("NFKC", squash(shown)).casefold()
     expected = unicodedata.normalize("NFKC", squash(raw["text"])).casefold()
     if pieces != expected:
@@ -469,7 +471,7 @@ def _layout(raw: dict, url: str) -> Layout:
 
 
 def assemble_pages(raw: dict) -> list[PageText]:
-    """Page texts from the measured pieces: [page, block, flags, text] in document order."""
+    """Page texts from the measured pieces: [page, block, flags, text(, source)] in document order."""
     n = raw["pages"]
     by_page: list[list] = [[] for _ in range(n)]
     for piece in raw["pieces"]:
@@ -527,7 +529,7 @@ def _collapse(group: list) -> list[tuple[int, str]]:
     runs of spaces become one, none at the start or end of a line."""
     runs: list[tuple[int, str]] = []
     at_line_start = True
-    for _, _, all_flags, text in group:
+    for _, _, all_flags, text, *_ in group:
         flags = all_flags & STYLE
         if flags & BREAK:
             _trim_end(runs)
@@ -603,6 +605,8 @@ def _markdown_run(flags: int, text: str) -> str:
     if not core:
         return text
     lead, trail = text[: len(text) - len(text.lstrip(" "))], text[len(text.rstrip(" ")):]
+    if flags & LATEX:
+        return text
     if flags & CODE:
         return f"{lead}`{core}`{trail}"
     core = _MD_SPECIAL.sub(r"\\\1", core)
