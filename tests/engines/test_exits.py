@@ -1,4 +1,5 @@
-"""How `vlforge run` ends: exit 4 when nothing was accepted, one line on Ctrl-C."""
+"""How `vlforge run` ends: exit 4 when nothing was accepted; on Ctrl-C, on every engine, one
+line, exit 130 and no process left running."""
 
 import json
 import os
@@ -6,7 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
+import pytest
 from conftest import REPO, run_cli, write_jsonl
 
 from vlforge.engines.executor import PROGRESS_EVERY
@@ -23,28 +27,47 @@ def test_a_job_that_accepts_nothing_says_so_and_exits_4(tmp_path):
         f"see {tmp_path / 'out/rejects.parquet'}"]
 
 
-def test_ctrl_c_ends_the_job_with_one_line_and_no_traceback_from_any_process(tmp_path):
+@pytest.mark.parametrize("engine", ["local", "ray", "beam"])
+def test_ctrl_c_ends_the_job_with_one_line_and_leaves_no_process_behind(engine, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("a.txt", "b.txt"):  # tasks that wait (waiting_corpus) until interrupted
         (inputs / name).write_text("".join(f"line {i}\n" for i in range(PROGRESS_EVERY + 5)))
     out = tmp_path / "out"
+    mark = f"VLFORGE_TEST_JOB={uuid.uuid4().hex}"  # inherited by every process the job starts
     script = (f"import sys; sys.path.insert(0, {HERE!r}); "
               "from vlforge.contract import register_corpus_module; "
               "register_corpus_module('waiting', 'waiting_corpus'); "
               "from vlforge.cli import main; "
-              f"raise SystemExit(main(['run', 'waiting', {str(inputs)!r}, '-o', {str(out)!r}, "
-              "'--set', 'tasks.max_files=1']))")
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True,
+              f"raise SystemExit(main(['run', 'waiting', {str(inputs)!r}, '-o', {str(out)!r}, '-q', "
+              f"'--engine', {engine!r}, '--set', 'tasks.max_files=1']))")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", **dict([mark.split("=")])}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, start_new_session=True, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while len(list(out.glob("_tasks/*.progress"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert len(_processes_with(mark)) > 2  # the driver and its workers, all at work
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: every process of the job
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert stderr.strip().splitlines()[-1] == "vlforge: interrupted; re-run the same command to resume"
-    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.splitlines() == ["vlforge: interrupted; re-run the same command to resume"]
+    deadline = time.monotonic() + 15
+    while _processes_with(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(mark) == []
+
+
+def _processes_with(mark: str) -> list[str]:
+    """Command lines of the live processes whose environment holds `mark`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if mark.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+    return found
 
 
 def test_workers_end_when_their_driver_is_killed(tmp_path):

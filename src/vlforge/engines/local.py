@@ -7,35 +7,23 @@ the pool is rebuilt and the unfinished tasks are submitted again; the retry poli
 (engines.base) charges the attempt the dead worker spent, and only that one: the other
 workers the broken pool stopped (SIGTERM) get theirs back.
 
-Ctrl-C is the driver's alone: workers ignore SIGINT (the terminal sends it to every
-process of the job, and each would print its own traceback), and the driver stops them
-when it is interrupted; committed tasks stay, and a re-run resumes. A driver killed
-outright (SIGKILL, an OOM kill) cannot stop them, so on Linux each worker asks the kernel
-for SIGTERM when its parent dies: no orphan keeps a browser and a half-written task going.
+Ctrl-C is the driver's alone (env.detach_worker_signals): the driver stops the workers
+when it is interrupted; committed tasks stay, and a re-run resumes. A driver killed outright
+leaves no worker behind either: each one gets SIGTERM when its parent dies.
 """
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import signal
-import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from vlforge.contract import Task
 from vlforge.engines.base import Engine, TaskResult, run_with_retries
+from vlforge.engines.env import detach_worker_signals
 from vlforge.engines.executor import JobSpec, OutputLayout, refund_attempt
 from vlforge.engines.monitor import Monitor
-
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class LocalEngine(Engine):
@@ -52,7 +40,7 @@ class LocalEngine(Engine):
         todo = list(tasks)
         while todo:
             pool = ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=context,
-                                       initializer=_init_worker)
+                                       initializer=detach_worker_signals)
             try:
                 todo = self._drain(pool, job, todo, results, monitor)
             except KeyboardInterrupt:

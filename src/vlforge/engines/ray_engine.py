@@ -10,6 +10,8 @@ workers, straight to the output.
 
 from __future__ import annotations
 
+import logging
+
 from vlforge.contract import Task, load_corpus
 from vlforge.engines.base import Engine, TaskResult, run_with_retries
 from vlforge.engines.env import driver_pythonpath
@@ -55,9 +57,9 @@ class RayEngine(Engine):
             return
         if self.address:
             ray.init(address=self.address, log_to_driver=False)
-        else:
+        else:  # a cluster of our own: its start is no news to the user (Ray's INFO line)
             ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                     runtime_env=_local_runtime_env())
+                     logging_level=logging.WARNING, runtime_env=_local_runtime_env())
 
     def run(self, job: JobSpec, tasks: list[Task], monitor: Monitor) -> dict[int, TaskResult]:
         self._init()
