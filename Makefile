@@ -131,11 +131,15 @@ TRAIN_SET ?=
 train: setup
 	$(BIN)/vlforge train --stage $(STAGE) --config $(TRAIN_CONFIG) --nproc $(NPROC) $(TRAIN_SET)
 
-# Rebuilds the shipped prompt set and fastText models (same seed -> same bytes), then scores them.
+# Rebuilds the shipped prompt set and fastText models from the data (same data + seed -> same
+# bytes): leave-one-source-out calibration on the real labelled prompts, then the models.
+TAXONOMY_CORPORA ?= ../shared/corpora
+TAXONOMY_SEED ?= 1
 taxonomy-model: setup
 	$(BIN)/python -m vlforge.taxonomy.cli prompts --output src/vlforge/taxonomy/data/prompts.jsonl
-	$(BIN)/python -m vlforge.taxonomy.cli train --prompts src/vlforge/taxonomy/data/prompts.jsonl --output-dir src/vlforge/taxonomy/data
-	$(BIN)/python -m vlforge.taxonomy.cli eval
+	$(BIN)/python -m vlforge.taxonomy.cli train --labelled $(TAXONOMY_CORPORA)/prompts_labelled --seed $(TAXONOMY_SEED) \
+		--prompts src/vlforge/taxonomy/data/prompts.jsonl --output-dir src/vlforge/taxonomy/data
+	$(BIN)/python -m vlforge.taxonomy.cli evaluate --charxiv $(TAXONOMY_CORPORA)/prompts/princeton-nlp__CharXiv
 
 clean:
 	rm -rf out .pytest_cache

@@ -3,7 +3,9 @@
 The floor: fastText's batch predict of both models (all labels, as the tagger asks) on the
 prompts already tokenised, i.e. the model work with nothing around it. Ours: Tagger.tag_texts
 on the raw prompts, i.e. normalising, tokenising, the language check, both predictions and
-building the tags. Prompts: the packaged prompt set (English and Chinese), repeated. Printed:
+building the tags. Prompts: the real labelled prompts of shared/corpora/prompts_labelled
+(English and Chinese) when the corpora are beside the checkout, else the packaged generated
+prompt set, repeated. Printed:
 prompts/s of each, and the ratio ours/floor. Aim: over 10,000 prompts/s per core.
 Run: `python bench/taxonomy_tag.py [--prompts N] [--repeats R]` (one process, one thread).
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
+from vlforge.taxonomy.labelled import load_labelled
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
 from vlforge.taxonomy.text import tokenize
@@ -27,13 +31,22 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
+LABELLED = Path(__file__).resolve().parents[2] / "shared/corpora/prompts_labelled"
+
+
+def prompt_texts() -> tuple[list[str], str]:
+    if LABELLED.is_dir():
+        return [r["text"] for r in load_labelled(LABELLED)], "real labelled prompts"
+    return [r["text"] for r in load_promptset()], "the generated prompt set"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    rows = load_promptset()
-    prompts = [rows[i % len(rows)]["text"] for i in range(args.prompts)]
+    texts, kind = prompt_texts()
+    prompts = [texts[i % len(texts)] for i in range(args.prompts)]
     tagger = Tagger.load()
     lines = [tokenize(p) + "\n" for p in prompts]
 
@@ -44,7 +57,7 @@ def main() -> None:
     floor_s = best_of(args.repeats, floor)
     ours_s = best_of(args.repeats, lambda: tagger.tag_texts(prompts))
     n = len(prompts)
-    print(f"taxonomy tag: {n} prompts (English and Chinese), one process, best of {args.repeats}")
+    print(f"taxonomy tag: {n} prompts ({kind}, English and Chinese), one process, best of {args.repeats}")
     print(f"  fastText predict only (floor): {n / floor_s:10.0f} prompts/s")
     print(f"  vlforge Tagger.tag_texts:      {n / ours_s:10.0f} prompts/s per core   (aim > 10000)")
     print(f"  ratio (ours / floor):          {floor_s / ours_s:.2f}")

@@ -1,7 +1,9 @@
-"""Training is reproducible, and the shipped models were trained on the shipped prompt set."""
+"""Training is reproducible, and the shipped models were trained only on licence-allowed sources."""
 
 import json
 
+from vlforge.schemas import file_checksum
+from vlforge.taxonomy.labelled import EVALUATION_ONLY, GENERATED, TRAINING_SOURCES, generated_rows
 from vlforge.taxonomy.model import CARD_FILE, TrainConfig, packaged_model_dir, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
@@ -11,27 +13,21 @@ from vlforge.taxonomy.promptset import load_promptset
 SMALL = TrainConfig(dim=32, epoch=10, bucket=2000)
 
 
-def _subset():
-    rows = load_promptset()
-    return [r for i, r in enumerate(rows) if i % 6 == 0]
-
-
 def test_training_twice_gives_the_same_bytes_and_predictions(tmp_path):
-    rows = _subset()
+    rows = generated_rows(load_promptset()[::6])
     first = train_models(rows, tmp_path / "a", SMALL)
     second = train_models(rows, tmp_path / "b", SMALL)
     assert first["files"] == second["files"]  # sha256 of main.ftz and secondary.ftz
+    assert (tmp_path / "a" / CARD_FILE).read_bytes() == (tmp_path / "b" / CARD_FILE).read_bytes()
     prompts = [r["text"] for r in rows[:200]]
     assert Tagger.load(str(tmp_path / "a")).tag_texts(prompts) == Tagger.load(str(tmp_path / "b")).tag_texts(prompts)
 
 
-def test_shipped_card_names_the_shipped_prompt_set_and_files():
+def test_shipped_card_names_allowed_sources_only_and_its_files():
     card = json.loads((packaged_model_dir() / CARD_FILE).read_text())
-    rows = load_promptset()
-    assert card["prompt_set"]["rows"] == len(rows)
-    assert card["prompt_set"]["train_rows"] == sum(r["split"] == "train" for r in rows)
+    used = set(card["training_rows"]["rows_per_source"])
+    assert used - {GENERATED} <= set(TRAINING_SOURCES) and not used & set(EVALUATION_ONLY)
+    assert set(card["training_rows"]["licences"]) == used - {GENERATED}
     assert card["config"] == json.loads(json.dumps(TrainConfig().__dict__))  # defaults rebuild it
-    from vlforge.schemas import file_checksum
-    from vlforge.taxonomy.model import _digest
-    assert card["prompt_set"]["digest"] == _digest(rows)
+    assert 0 < card["calibration"]["main_threshold"] < 0.5
     assert card["files"] == {name: file_checksum(packaged_model_dir() / name) for name in card["files"]}

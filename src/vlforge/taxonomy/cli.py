@@ -1,11 +1,12 @@
 """`vlforge taxonomy ...`: build the prompt set, train, tag, sample, report, evaluate.
 
     prompts   write the labelled prompt set (promptset.py documents the recipe)
-    train     train the main and secondary fastText models on its train split
-    tag       SFT records (LLaVA, DeepSeek-VL, ms-swift; JSON or JSONL) -> records + tags
+    train     LOSO-calibrate and train the models on real labelled prompts + the prompt set
+    tag       prompt files (JSONL, JSON lists or keyed objects, CSV, parquet) -> records + tags
     sample    a balanced evaluation set: N records per category, deterministic per seed
     report    counts per main and secondary category: a table and a bar chart PNG
-    eval      held-out macro-F1, unseen-phrasing macro-F1, where CharXiv questions land
+    evaluate  leave-one-source-out (or one model's) accuracy on real labelled prompts,
+              abstention, confusion matrix; where CharXiv questions land
 
 `add_taxonomy_parser(subparsers)` plugs these into `vlforge`; `python -m
 vlforge.taxonomy.cli ARGS` runs `vlforge taxonomy ARGS` on its own.
@@ -30,7 +31,7 @@ def add_taxonomy_parser(subparsers) -> None:
     _add_tag(sub)
     _add_sample(sub)
     _add_report(sub)
-    _add_eval(sub)
+    _add_evaluate(sub)
 
 
 def _model_dir_option(p) -> None:
@@ -55,20 +56,30 @@ def _cmd_prompts(args) -> int:
     return 0
 
 
+def _labelled_option(p, required: bool) -> None:
+    p.add_argument("--labelled", required=required, metavar="DIR",
+                   help="shared/corpora/prompts_labelled: real prompts with their categories")
+
+
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train the fastText models on the prompt set's train split")
-    p.add_argument("--prompts", help="prompt set JSONL (default: the packaged one)")
-    p.add_argument("--output-dir", "-o", required=True, help="where main.ftz, secondary.ftz, model.json go")
-    p.add_argument("--seed", type=int, default=1, help="fastText seed (default: 1)")
+    p = sub.add_parser("train", help="LOSO-calibrate and train the models on real labelled prompts")
+    _labelled_option(p, required=True)
+    p.add_argument("--prompts", help="generated prompt set JSONL, the augmentation (default: the packaged one)")
+    p.add_argument("--output-dir", "-o", required=True, help="where main.ftz, secondary.ftz, model.json, "
+                                                                "evaluation.json go")
+    p.add_argument("--seed", type=int, default=1, help="fastText and sampling seed (default: 1)")
     p.set_defaults(handler=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    from vlforge.taxonomy.model import TrainConfig, train_models
+    from vlforge.taxonomy.build import build
+    from vlforge.taxonomy.evaluate import format_report
+    from vlforge.taxonomy.labelled import load_labelled
+    from vlforge.taxonomy.model import TrainConfig
     from vlforge.taxonomy.promptset import load_promptset
-    card = train_models(load_promptset(args.prompts), args.output_dir, TrainConfig(seed=args.seed))
-    sizes = ", ".join(f"{name} {Path(args.output_dir, name).stat().st_size // 1024} KiB" for name in card["files"])
-    print(f"trained on {card['prompt_set']['train_rows']} prompts: {sizes}", file=sys.stderr)
+    result = build(load_labelled(args.labelled), load_promptset(args.prompts), args.output_dir,
+                   TrainConfig(seed=args.seed), lambda message: print(message, file=sys.stderr))
+    print(format_report(result))
     return 0
 
 
@@ -77,14 +88,16 @@ def _add_tag(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSON/JSONL files, directories or globs")
     p.add_argument("--output", "-o", required=True, help="JSONL file of the tagged records")
     p.add_argument("--rejects", help="JSONL file of unreadable records (default: OUTPUT.rejects.jsonl)")
+    p.add_argument("--field", help="the prompt's key (dotted for nested: meta.question) or CSV/parquet "
+                                   "column (default: conversations, then question/query/prompt/instruction/text)")
     _model_dir_option(p)
     _threshold_options(p)
     p.set_defaults(handler=_cmd_tag)
 
 
 def _threshold_options(p) -> None:
-    p.add_argument("--threshold", type=float, help="main-category probability below which a record "
-                                                     "is unassigned (default: the model's, 0.5)")
+    p.add_argument("--threshold", type=float, help="main-category confidence below which a record is "
+                                                     "unassigned (default: the model's, see model.json)")
     p.add_argument("--top-k", type=int, default=3, help="labels in the `top` list (default: 3)")
 
 
@@ -97,7 +110,7 @@ def _tagger(args):
 def _cmd_tag(args) -> int:
     from vlforge.taxonomy.tag_files import default_rejects_path, tag_files
     rejects = args.rejects or default_rejects_path(args.output)
-    stats = tag_files(args.inputs, args.output, rejects, _tagger(args))
+    stats = tag_files(args.inputs, args.output, rejects, _tagger(args), args.field)
     print(json.dumps(stats.as_dict(), sort_keys=True), file=sys.stderr)
     print(f"{stats.tagged} records tagged ({stats.unassigned} unassigned) -> {args.output}; "
           f"{stats.rejected} rejected -> {rejects}", file=sys.stderr)
@@ -162,25 +175,45 @@ def _cmd_report(args) -> int:
     return 0
 
 
-def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="macro-F1 on the held-out split; where CharXiv questions land")
-    p.add_argument("--prompts", help="prompt set JSONL (default: the packaged one)")
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy on real labelled prompts (leave-one-source-out or one model)")
+    _labelled_option(p, required=False)
+    p.add_argument("--loso", action="store_true",
+                   help="train leave-one-source-out folds with the shipped recipe (minutes) instead of "
+                        "scoring one model")
+    p.add_argument("--prompts", help="with --loso: generated prompt set JSONL (default: the packaged one)")
     _model_dir_option(p)
-    p.add_argument("--by-frame", action="store_true",
-                   help="also train 5 fold models and score them on unseen sentence frames")
     p.add_argument("--charxiv", metavar="DIR", help="a CharXiv checkout: report where its questions land")
     p.add_argument("--json", help="the full report as JSON to write")
-    p.set_defaults(handler=_cmd_eval)
+    p.set_defaults(handler=_cmd_evaluate)
 
 
-def _cmd_eval(args) -> int:
-    from vlforge.taxonomy.evaluate import evaluate, format_report
-    from vlforge.taxonomy.promptset import load_promptset
-    report = evaluate(load_promptset(args.prompts), args.model_dir, args.charxiv, args.by_frame)
-    print(format_report(report))
+def _cmd_evaluate(args) -> int:
+    from vlforge.taxonomy import evaluate
+    if not (args.labelled or args.charxiv):
+        raise VlforgeError("name --labelled DIR (real labelled prompts) and/or --charxiv DIR")
+    result: dict = {}
+    if args.labelled:
+        result = _labelled_report(args)
+    if args.charxiv:
+        result["charxiv"] = evaluate.charxiv_landing(args.charxiv, args.model_dir)
+    print(evaluate.format_report(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
+
+
+def _labelled_report(args) -> dict:
+    from vlforge.taxonomy import evaluate
+    from vlforge.taxonomy.labelled import generated_rows, load_labelled
+    from vlforge.taxonomy.model import TrainConfig
+    from vlforge.taxonomy.promptset import load_promptset
+    rows = load_labelled(args.labelled)
+    if not args.loso:
+        return evaluate.evaluate_model(rows, args.model_dir)
+    predictions = evaluate.loso_predictions(rows, generated_rows(load_promptset(args.prompts)), TrainConfig(),
+                                            lambda message: print(message, file=sys.stderr))
+    return evaluate.report(predictions, evaluate.calibration_of(predictions))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,18 +1,22 @@
-"""fastText models for the main and the secondary category: training and the Tagger.
+"""fastText models for the main and the secondary category: training and loading.
 
-Two supervised models, trained on the `train` split of the labelled prompt set:
+Two supervised models, trained on real labelled prompts from licence-allowed sources
+(labelled.TRAINING_SOURCES) plus our generated prompt set as augmentation:
 
     main.ftz        8 labels, the main categories
     secondary.ftz   the 19 secondary categories, plus Evaluation and Safety standing for
                     themselves (they have no secondary level)
 
-Both use the one-vs-all loss: each label gets its own sigmoid probability, so a prompt that
-asks two things can score high on two labels (multi-label), and a prompt that resembles
-nothing scores low everywhere, which is what the `unassigned` threshold needs. Training is
-single-threaded with a fixed seed, and each model is trained and quantised in a child
-process: fastText (0.9.x) leaves process-wide state behind after `quantize` that makes the
-next training in the same process diverge to NaN, and a child process also keeps the bytes
-of the result independent of what the caller did before. Same prompt set + same
+Both use the softmax loss: the probabilities of a prompt sum to 1, so the best label's
+probability is a confidence that the temperature fitted on leave-one-source-out predictions
+(evaluate.py) calibrates. The sources are skewed (MATH-V alone gives 3,037 Logical Reasoning
+rows), so training keeps at most `group_cap` rows per (source, label), drawn with the seed:
+otherwise one large source decides what every long question is.
+
+Training is single-threaded with a fixed seed, and each model is trained and quantised in a
+child process: fastText (0.9.x) leaves process-wide state behind after one training that
+makes a later training in the same process diverge to NaN, and a child process also keeps
+the bytes of the result independent of what the caller did before. Same rows + same
 TrainConfig -> byte-identical `.ftz` files.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -28,7 +33,8 @@ from importlib import resources
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
-from vlforge.schemas import checksum, file_checksum
+from vlforge.schemas import file_checksum
+from vlforge.taxonomy.labelled import digest
 from vlforge.taxonomy.text import tokenize
 from vlforge.taxonomy.tree import Taxonomy, load_taxonomy
 
@@ -39,35 +45,69 @@ CARD_FILE = "model.json"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """fastText hyperparameters (see the fastText docs for each)."""
+    """fastText hyperparameters (see the fastText docs for each) and the training sample."""
 
     dim: int = 32
-    epoch: int = 40
-    lr: float = 0.5
+    epoch: int = 25
+    lr: float = 0.1  # 0.5 diverges to NaN on the long real prompts
     word_ngrams: int = 2
     # Character n-grams of words: "improvements" shares most of them with "improve", which
-    # matters with a training set of a few thousand prompts.
+    # matters for prompts phrased unlike any seen in training.
     minn: int = 3
     maxn: int = 5
     bucket: int = 20_000  # hashed n-gram rows; kept small so the quantised files stay small
-    loss: str = "ova"
+    loss: str = "softmax"
     seed: int = 1
+    group_cap: int = 400  # rows per (source, label), see the module notes
     # Quantisation: product quantisation with 2-dim sub-vectors and a quantised norm.
     dsub: int = 2
     qnorm: bool = True
-    # Thresholds the Tagger applies; stored in model.json with the models they belong to.
-    main_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What turns the main model's probabilities into the tag's confidence (evaluate.py)."""
+
+    temperature: float = 1.0  # confidence = softmax(log p / temperature)
+    main_threshold: float = 0.5  # below it the main category is `unassigned`
     secondary_threshold: float = 0.5  # on the secondary's share among the main's children
 
 
-def secondary_label(row: dict) -> str:
-    """The secondary model's label: the secondary id, or the main id where there is none."""
-    return row["secondary"] or row["main"]
+def calibrate(probabilities: dict[str, float], temperature: float) -> dict[str, float]:
+    """softmax(log p / temperature): the probabilities with their ranking kept, sharpened
+    (temperature < 1) or flattened (> 1). fastText floors a probability at 1e-5, so no log(0)."""
+    powered = {label: max(p, 1e-12) ** (1.0 / temperature) for label, p in probabilities.items()}
+    total = sum(powered.values())
+    return {label: p / total for label, p in powered.items()}
 
 
-def training_lines(rows: list[dict], level: str) -> list[str]:
-    label_of = (lambda r: r["main"]) if level == "main" else secondary_label
-    return [f"{LABEL_PREFIX}{label_of(r)} {tokenize(r['text'])}" for r in rows]
+def label_of(row: dict, level: str) -> str | None:
+    """The row's label for a model: the main id; the secondary id, or the main id of a main
+    with no secondary level (None where the secondary is unknown)."""
+    if level == "main":
+        return row["main"]
+    if row["secondary"]:
+        return row["secondary"]
+    return row["main"] if not load_taxonomy().main(row["main"]).secondaries else None
+
+
+def training_sample(rows: list[dict], level: str, config: TrainConfig) -> list[tuple[str, str]]:
+    """(label, token line) pairs: at most group_cap per (source, label), shuffled by the seed."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        label, line = label_of(row, level), tokenize(row["text"])
+        if label and line:  # a prompt with no words teaches nothing (and fastText divides by 0)
+            groups.setdefault((row["source"], label), []).append(line)
+    sample = []
+    for (source, label), lines in sorted(groups.items()):
+        random.Random(f"{config.seed}:{source}:{label}").shuffle(lines)
+        sample += [(label, line) for line in lines[:config.group_cap]]
+    random.Random(config.seed).shuffle(sample)
+    return sample
+
+
+def training_lines(rows: list[dict], level: str, config: TrainConfig) -> list[str]:
+    return [f"{LABEL_PREFIX}{label} {line}" for label, line in training_sample(rows, level, config)]
 
 
 def _train_one(train_file: str, output: str, config: dict, quantize: bool = True) -> None:
@@ -98,35 +138,36 @@ def _train_in_child(train_file: str, output: str, config: TrainConfig, quantize:
 
 def train_level(rows: list[dict], level: str, output: str | Path, config: TrainConfig,
                 quantize: bool = True) -> None:
-    """One model (`main` or `secondary`) trained on all of `rows`, saved to output."""
+    """One model (`main` or `secondary`) trained on `rows`, saved to output."""
+    lines = training_lines(rows, level, config)
+    if not lines:
+        raise VlforgeError(f"no labelled rows to train the {level} model on")
     with tempfile.TemporaryDirectory() as tmp:
         train_file = Path(tmp, f"{level}.txt")
-        train_file.write_text("\n".join(training_lines(rows, level)) + "\n", encoding="utf-8")
+        train_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         _train_in_child(str(train_file), str(output), config, quantize)
 
 
-def _digest(rows: list[dict]) -> str:
-    payload = "\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
-    return checksum(payload.encode())
+def train_models(rows: list[dict], output_dir: str | Path, config: TrainConfig | None = None,
+                 calibration: Calibration | None = None, quantize: bool = True,
+                 provenance: dict | None = None) -> dict:
+    """Trains both models on `rows` into output_dir and writes the card; returns the card.
 
-
-def train_models(rows: list[dict], output_dir: str | Path, config: TrainConfig | None = None) -> dict:
-    """Trains both models on the train split of `rows` into output_dir; returns the card."""
-    config = config or TrainConfig()
+    `provenance` (which sources, how many rows) is written into the card as it is."""
+    config, calibration = config or TrainConfig(), calibration or Calibration()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    train_rows = [r for r in rows if r["split"] == "train"]
-    if not train_rows:
-        raise VlforgeError("the prompt set has no rows with split=train")
     for level, name in MODEL_FILES.items():
-        train_level(train_rows, level, output_dir / name, config)
+        train_level(rows, level, output_dir / name, config, quantize)
     card = {
         "fasttext": fasttext_version(),
         "config": asdict(config),
-        "prompt_set": {"rows": len(rows), "train_rows": len(train_rows), "digest": _digest(rows)},
+        "calibration": asdict(calibration),
+        "training_rows": {"rows": len(rows), "digest": digest(rows), **(provenance or {})},
         "files": {name: file_checksum(output_dir / name) for name in MODEL_FILES.values()},
     }
-    (output_dir / CARD_FILE).write_text(json.dumps(card, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (output_dir / CARD_FILE).write_text(json.dumps(card, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
     return card
 
 
@@ -148,7 +189,7 @@ class LoadedModels:
     main: object  # fasttext.FastText._FastText
     secondary: object
     config: TrainConfig
-    vocabulary: frozenset[str]  # words of the main model: what the tagger has seen
+    calibration: Calibration
 
 
 def load_models(model_dir: str | Path | None = None) -> LoadedModels:
@@ -162,9 +203,12 @@ def load_models(model_dir: str | Path | None = None) -> LoadedModels:
         raise VlforgeError(f"taxonomy model files missing: {', '.join(missing)}; "
                            "build them with `make taxonomy-model` or `vlforge taxonomy train`")
     card = json.loads((directory / CARD_FILE).read_text("utf-8"))
+    if "calibration" not in card:
+        raise VlforgeError(f"{directory / CARD_FILE} has no calibration: it is a model of an older vlforge; "
+                           "rebuild it with `make taxonomy-model` or `vlforge taxonomy train`")
     main = fasttext.load_model(str(paths["main"]))
     secondary = fasttext.load_model(str(paths["secondary"]))
-    return LoadedModels(main, secondary, TrainConfig(**card["config"]), frozenset(main.get_words()))
+    return LoadedModels(main, secondary, TrainConfig(**card["config"]), Calibration(**card["calibration"]))
 
 
 def check_labels(models: LoadedModels, taxonomy: Taxonomy | None = None) -> None:

@@ -1,16 +1,19 @@
-"""`vlforge taxonomy tag`: SFT record files in, the same records with a `taxonomy` field out.
+"""`vlforge taxonomy tag`: prompt files in, the same records with a `taxonomy` field out.
 
-    input files -> one RecordRead per record        vlforge.documents.sft.read_records
-                -> BATCH records at a time          user turns -> Tagger.tag_texts
-                -> output JSONL: the record unchanged + "taxonomy": tag, in input order
-                   reject JSONL: {"source", "item", "reason", "detail", "record"}
+    input files -> one PromptItem per record        prompt_files.read_prompts (JSONL, JSON
+                                                    lists, JSON objects keyed by id, CSV,
+                                                    parquet; --field names the prompt)
+                -> BATCH prompts at a time          Tagger.tag_texts
+                -> output JSONL: the record + "taxonomy": tag, in input order (a string
+                   record becomes {"text": ...}; a record of a keyed object gets its key as
+                   "id" when it has none; CSV/parquet rows keep only the prompt column)
+                   reject JSONL: {"source", "item", "reason", "detail"}: where and why,
+                   never the record or the file
 
-Records are read by the same reader as `vlforge run sft`, so a reject's `item` names the
-record the same way in both (offset=N, index=N, file). Every record read ends in exactly one
-of the two files: read = tagged + rejected. A record the tagger cannot place (empty
-question, another language, low confidence) is still written, with main `unassigned` and
-the reason in its tag: it is a valid record, only its use case is unknown. Outputs are
-written to a temporary name and renamed at the end.
+Every record read ends in exactly one of the two files: read = tagged + rejected. A record
+the tagger cannot place (empty question, another language, low confidence) is still
+written, with main `unassigned` and the reason in its tag: it is a valid record, only its use
+case is unknown. Outputs are written to a temporary name and renamed at the end.
 """
 
 from __future__ import annotations
@@ -23,18 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from vlforge.atomic import atomic_path
-from vlforge.contract import Part, chunks
-from vlforge.documents.sft import Conversation, RecordRead, parse_record, read_records
-from vlforge.errors import Rejected
+from vlforge.contract import chunks
 from vlforge.inputs import expand_inputs
+from vlforge.taxonomy.prompt_files import PromptItem, read_prompts
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.tree import UNASSIGNED
 
 BATCH = 1024
-MAX_RAW_CHARS = 10_000  # of an undecodable line kept in its reject row
-
-Row = tuple[str, RecordRead]  # (source path, record as read)
-
 
 @dataclass
 class TagStats:
@@ -64,55 +62,44 @@ class TagStats:
             self.unassigned_by_reason[row["taxonomy"]["reason"]] += 1
 
 
-def reject_row(source: str, read: RecordRead, error: Rejected) -> dict:
-    """A reject line; `record` is the record, or the raw line when it was not JSON."""
-    record = read.record if read.error is None else _raw_text(read.raw)
-    return {"source": source, "item": read.item, "reason": error.reason, "detail": error.detail,
-            "record": record}
+def reject_row(item: PromptItem) -> dict:
+    return {"source": item.source, "item": item.item, "reason": item.error.reason, "detail": item.error.detail}
 
 
-def _raw_text(raw: bytes | None) -> str | None:
-    return None if raw is None else raw.decode("utf-8", errors="replace")[:MAX_RAW_CHARS].rstrip("\n")
+def output_record(item: PromptItem, tag: dict) -> dict:
+    record = item.record if isinstance(item.record, dict) else {"text": item.text}
+    if item.item.startswith("key=") and "id" not in record:
+        record = {"id": item.item[len("key="):], **record}
+    return {**record, "taxonomy": tag}
 
 
-def iter_inputs(inputs: list[str]) -> Iterator[Row]:
-    """(source path, record as read) over every input file, sorted by path."""
+def iter_inputs(inputs: list[str], field: str | None = None) -> Iterator[PromptItem]:
+    """Every prompt (or reject) of every input file, files sorted by path."""
     for input_file in expand_inputs(inputs):
-        for read in read_records(Part(input_file.path)):
-            yield input_file.path, read
+        yield from read_prompts(input_file.path, field)
 
 
-def _conversation(read: RecordRead) -> Conversation | Rejected:
-    if read.error is not None:
-        return read.error
-    try:
-        return parse_record(read.record)
-    except Rejected as error:
-        return error
+def tag_batch(tagger: Tagger, batch: list[PromptItem]) -> list[tuple[str, dict]]:
+    """("tagged", record + taxonomy) or ("rejected", reject row) per item, in order."""
+    tags = iter(tagger.tag_texts([item.text for item in batch if item.error is None]))
+    return [("rejected", reject_row(item)) if item.error is not None else ("tagged", output_record(item, next(tags)))
+            for item in batch]
 
 
-def tag_batch(tagger: Tagger, batch: list[Row]) -> list[tuple[str, dict]]:
-    """("tagged", record + taxonomy) or ("rejected", reject row) per input, in order."""
-    parsed = [_conversation(read) for _, read in batch]
-    tags = iter(tagger.tag_texts([c.question for c in parsed if isinstance(c, Conversation)]))
-    return [("rejected", reject_row(source, read, conv)) if isinstance(conv, Rejected)
-            else ("tagged", {**read.record, "taxonomy": next(tags)})
-            for (source, read), conv in zip(batch, parsed, strict=True)]
-
-
-def tag_records(tagger: Tagger, rows: Iterable[Row]) -> Iterator[tuple[str, dict]]:
-    for batch in chunks(rows, BATCH):
+def tag_records(tagger: Tagger, items: Iterable[PromptItem]) -> Iterator[tuple[str, dict]]:
+    for batch in chunks(items, BATCH):
         yield from tag_batch(tagger, batch)
 
 
-def tag_files(inputs: list[str], output: str, rejects: str | None, tagger: Tagger) -> TagStats:
+def tag_files(inputs: list[str], output: str, rejects: str | None, tagger: Tagger,
+              field: str | None = None) -> TagStats:
     """Tags every record of `inputs` into `output` (JSONL); rejects to `rejects`."""
     rejects = rejects or default_rejects_path(output)
     stats = TagStats()
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as out_tmp, atomic_path(rejects) as rej_tmp, \
             open(out_tmp, "w", encoding="utf-8") as out, open(rej_tmp, "w", encoding="utf-8") as rej:
-        for kind, row in tag_records(tagger, iter_inputs(inputs)):
+        for kind, row in tag_records(tagger, iter_inputs(inputs, field)):
             stats.count(kind, row)
             (out if kind == "tagged" else rej).write(json.dumps(row, ensure_ascii=False) + "\n")
     return stats
@@ -129,14 +116,14 @@ def tagged_records(inputs: list[str], load_tagger: Callable[[], Tagger]) -> tupl
     A record that has a tag already keeps it; the others are tagged here, after those (the
     tagger is loaded only when some record needs it).
     """
-    pending: list[Row] = []
+    pending: list[PromptItem] = []
     records: list[dict] = []
-    for source, read in iter_inputs(inputs):
-        tag = read.record.get("taxonomy") if isinstance(read.record, dict) else None
+    for item in iter_inputs(inputs):
+        tag = item.record.get("taxonomy") if isinstance(item.record, dict) else None
         if isinstance(tag, dict) and "main" in tag:
-            records.append(read.record)
+            records.append(item.record)
         else:
-            pending.append((source, read))
+            pending.append(item)
     rejected = 0
     if pending:
         for kind, row in tag_records(load_tagger(), pending):

@@ -14,8 +14,8 @@ always agree. What it does, in order:
                   + word bigrams from one token stream; no Chinese segmenter needed.
                   Punctuation is dropped. Words of other scripts are kept as words.
 
-`analyze` also says which script the tokens are in, so the tagger can refuse languages it
-was not trained on (anything but English and Chinese) instead of guessing.
+`analyze` also says which script the tokens are in, so the tagger can refuse scripts it was
+not trained on (anything but Latin and Chinese) instead of guessing.
 """
 
 from __future__ import annotations
@@ -38,19 +38,6 @@ _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
 _LATIN_WORD = re.compile(r"^[a-z\u00c0-\u024f'’-]+$")
 
 NUM_TOKEN = "<num>"
-
-# Frequent English function words that are not also common words of French, Spanish,
-# German, Italian, Portuguese or Dutch ("a", "in", "was", "die", "is" are left out), so a
-# Latin-script prompt holding a few of them is English even when its content words are
-# technical terms the tagger never saw.
-ENGLISH_FUNCTION_WORDS = frozenset("""
-the this that these those what which who whom whose where when why how of to for with from
-by about into onto than then there their they them it its it's is are be been being am were
-does did do don't doesn't can could would should will shall may might must has have had not
-and or but if any some all each every many much more most other such only own same very just
-you your yours we our us he she his her him my me i there's what's how's let's please
-""".split())
-
 
 def strip_placeholders(text: str) -> str:
     return _PLACEHOLDER.sub(" ", text)
@@ -86,24 +73,12 @@ def is_latin_word(token: str) -> bool:
     return token.isascii() or bool(_LATIN_WORD.match(token))
 
 
-def looks_english(words: list[str], vocabulary: frozenset[str], min_share: float = 0.5) -> bool:
-    """Latin-script tokens that are English: enough of them known to the model's vocabulary,
-    or English function words making up at least an eighth of them."""
-    latin = [w for w in words if w != NUM_TOKEN and is_latin_word(w)]
-    if not latin:
-        return True
-    function_words = sum(w in ENGLISH_FUNCTION_WORDS for w in latin)
-    known = sum(w in vocabulary for w in latin)
-    return known >= min_share * len(latin) or (function_words > 0 and function_words * 8 >= len(latin))
-
-
 def script_from_tokens(words: list[str]) -> str:
     """`zh`, `latin`, `ja`, `ko`, `other` or `none` (no words), from the kinds of tokens.
 
     Chinese prompts often carry English words ("用Python写"), so Han characters win when
     there are at least as many of them as Latin words. Any kana or hangul means Japanese or
     Korean: both share Han characters with Chinese but are not what the model learnt.
-    `latin` is not yet English: the tagger checks the words against its vocabulary.
     """
     han = latin = other = 0
     for word in words:

@@ -1,0 +1,46 @@
+"""The shipped model, made from the data and a seed (`make taxonomy-model`).
+
+    1. rows        shared/corpora/prompts_labelled (labelled.load_labelled) and our generated
+                   prompt set (data/prompts.jsonl) as augmentation
+    2. LOSO        evaluate.loso_predictions: every real prompt predicted by models that never
+                   saw its source
+    3. calibrate   temperature and default threshold from those predictions
+    4. train       main + secondary models on all licence-allowed labelled rows + the
+                   generated set, quantised, with the calibration in model.json
+    5. report      the LOSO report (evaluate.report) written next to the models as
+                   evaluation.json, the figures the README quotes
+
+Every step is deterministic (fixed seeds, one thread), so the same data and TrainConfig give
+byte-identical main.ftz, secondary.ftz, model.json and evaluation.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from vlforge.taxonomy.evaluate import calibration_of, loso_predictions, report
+from vlforge.taxonomy.labelled import TRAINING_SOURCES, generated_rows, trainable
+from vlforge.taxonomy.model import TrainConfig, train_models
+
+REPORT_FILE = "evaluation.json"
+
+
+def build(labelled: list[dict], promptset: list[dict], output_dir: str | Path, config: TrainConfig,
+          progress: Callable[[str], None] = lambda _: None) -> dict:
+    """Steps 2-5 of the module notes on loaded rows; returns the LOSO report."""
+    generated = generated_rows(promptset)
+    predictions = loso_predictions(labelled, generated, config, progress)
+    calibration = calibration_of(predictions)
+    result = report(predictions, calibration)
+    train = trainable(labelled) + generated
+    used = Counter(r["source"] for r in train)
+    progress(f"shipped model: {len(train)} training rows, calibration {calibration}")
+    train_models(train, output_dir, config, calibration, provenance={
+        "rows_per_source": dict(sorted(used.items())),
+        "licences": {s: TRAINING_SOURCES[s] for s in sorted(used) if s in TRAINING_SOURCES}})
+    Path(output_dir, REPORT_FILE).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+    return result

@@ -1,0 +1,55 @@
+"""Leave-one-source-out evaluation and calibration on a small subset of the real labelled prompts."""
+
+import pytest
+from conftest import REPO
+
+from vlforge.taxonomy.evaluate import (
+    calibration_of,
+    choose_threshold,
+    fold_plan,
+    loso_predictions,
+    report,
+)
+from vlforge.taxonomy.labelled import EVALUATION_ONLY, GENERATED, generated_rows, load_labelled
+from vlforge.taxonomy.model import TrainConfig
+from vlforge.taxonomy.promptset import load_promptset
+
+LABELLED = REPO.parent / "shared/corpora/prompts_labelled"
+FAST = TrainConfig(dim=32, epoch=5, bucket=2000, group_cap=60)
+pytestmark = pytest.mark.skipif(not LABELLED.exists(), reason="shared/corpora is not beside the checkout")
+
+
+def _subset():
+    rows = load_labelled(LABELLED)
+    wanted = {"chartmimic": 40, "marvl": 40, "mathv": 40, "fakebench": 20, "vibeeval": 10}
+    subset = []
+    for source, n in wanted.items():
+        subset += [r for r in rows if r["source"] == source][:n]
+    return subset
+
+
+def test_every_prompt_is_predicted_by_a_model_that_never_saw_its_source():
+    rows = _subset()
+    plan = fold_plan(rows)
+    assert plan == [("chartmimic", ["chartmimic"]), ("marvl", ["marvl"]), ("mathv", ["mathv"]),
+                    (None, ["fakebench", "vibeeval"])]  # vibeeval: allowed, but has no labels
+    generated = generated_rows(load_promptset()[::20])
+    predictions = loso_predictions(rows, generated, FAST)
+    assert [p["id"] for p in predictions] == [r["id"] for r in rows]
+    calibration = calibration_of(predictions)
+    result = report(predictions, calibration)
+    assert set(result["by_source"]) == {"chartmimic", "marvl", "mathv", "fakebench", "vibeeval"}
+    assert result["by_source"]["vibeeval"]["labelled"] == 0 and result["by_language"]["zh"]["labelled"] > 0
+    labelled = sum(v["labelled"] for v in result["by_source"].values())
+    assert sum(sum(row.values()) for row in result["confusion"].values()) == labelled
+    scored = [v["accuracy"] for v in result["by_source"].values() if v["labelled"]]
+    assert result["macro_accuracy"] == pytest.approx(sum(scored) / len(scored), abs=1e-4)
+    assert result["unassigned"] <= 0.10  # the threshold was chosen on these very predictions
+    assert GENERATED not in result["by_source"] and "fakebench" in EVALUATION_ONLY
+
+
+def test_threshold_leaves_at_most_the_target_unassigned():
+    confidences = [i / 100 for i in range(100)]
+    threshold = choose_threshold(confidences, 0.1)
+    assert sum(c < threshold for c in confidences) <= 10 and threshold == 0.1
+    assert choose_threshold([0.9] * 10, 0.1) == 0.9
