@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "multiple_images": opt("metadata", "records with several images: metadata (keep the extra ones there) or reject"),
         "max_image_bytes": opt(16 * 1024 * 1024, "bytes per image file beyond which a record is image_too_large"),
         "model_dir": opt("", "taxonomy models directory; empty: the ones shipped in the package"),
-        "main_threshold": opt(0.5, "main-category probability below which a record is tagged unassigned"),
+        "main_threshold": opt(None, "calibrated main-category confidence below which a record is tagged unassigned (empty: the model's own default)"),
         "top_k": opt(3, "labels (with probabilities) the tag keeps from the main model"),
         "batch": opt(256, "records tagged together (fastText batch predict)"),
     },
@@ -150,7 +150,7 @@ def _empty_file(path: str) -> Outcome:
 
 
 @functools.cache
-def worker_tagger(model_dir: str, main_threshold: float, top_k: int):
+def worker_tagger(model_dir: str, main_threshold: float | None, top_k: int):
     """One Tagger per worker process and settings (models load in ~10 ms, but not per item)."""
     from vlforge.taxonomy.prompt_tagger import Tagger
     return Tagger.load(model_dir or None, main_threshold=main_threshold, top_k=top_k)
@@ -159,7 +159,8 @@ def worker_tagger(model_dir: str, main_threshold: float, top_k: int):
 def tag(samples: list[Sample], ctx: TaskContext) -> list[Outcome]:
     """Adds metadata `taxonomy`: the tag of each sample's question, tagged as one batch."""
     opts = ctx.option("sft")
-    tagger = worker_tagger(opts["model_dir"], float(opts["main_threshold"]), int(opts["top_k"]))
+    threshold = opts["main_threshold"]
+    tagger = worker_tagger(opts["model_dir"], None if threshold in (None, "") else float(threshold), int(opts["top_k"]))
     for sample, taxonomy in zip(samples, tagger.tag_texts([s.scratch["question"] for s in samples]), strict=True):
         sample.metadata["taxonomy"] = taxonomy
     return samples
