@@ -102,3 +102,35 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[-1][0] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+def test_workers_that_cannot_import_the_corpus_stop_the_job_at_once_with_the_cause(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (inputs / name).write_text("one\ntwo\n")
+    script = (f"import sys; sys.path.insert(0, {HERE!r}); "
+              "from vlforge.contract import register_corpus_module; "
+              "register_corpus_module('broken', 'broken_worker_corpus'); "
+              "from vlforge.cli import main; "
+              f"raise SystemExit(main(['run', 'broken', {str(inputs)!r}, '-o', {str(tmp_path / 'out')!r}, "
+              "'--set', 'tasks.max_files=1']))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vlforge: error: the local engine's workers cannot start: ModuleNotFoundError: "
+        "No module named 'vlforge_driver_only_module' (at broken_worker_corpus.py:12)"]
+    assert not list((tmp_path / "out/_tasks").glob("*.json"))
+
+
+def test_a_script_on_stdin_that_runs_a_job_fails_at_once_saying_why(tmp_path):
+    """Workers start by importing the main script again; one read from stdin cannot be."""
+    write_jsonl(tmp_path / "in.jsonl", [{"text": "hello"}])
+    script = ("from vlforge.engines.runner import run_job\n"
+              f"run_job('text', [{str(tmp_path / 'in.jsonl')!r}], {str(tmp_path / 'out')!r}, 'local', 1, quiet=True)\n")
+    result = subprocess.run([sys.executable, "-"], input=script, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "vlforge.engines.local.WorkerStartError: the local engine's workers exited (status 1) before they started")
+    assert "<stdin>" in result.stderr  # the worker's own message names what it could not import
