@@ -1,10 +1,14 @@
 """The same job on every engine: identical files, identical totals, retries, resume.
 
+"Identical files" is every file of the output directory (job_files), byte for byte, less
+the stats fields that say how long and on what a job ran.
+
 One local Ray cluster serves every Ray test in this process (ray.init costs ~20 s).
 """
 
 import pytest
 from conftest import load_stats, output_digests, write_jsonl
+from job_files import job_files
 
 from vlforge.contract import register_corpus_module
 from vlforge.engines.runner import run_job
@@ -27,15 +31,17 @@ def local_reference(text_inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("local-reference")
     stats = run_job("text", [str(text_inputs)], str(out), "local", 2, quiet=True,
                     assignments=("tasks.max_files=2", "shards.max_count=4"))
-    return output_digests(out), stats
+    return output_digests(out), stats, job_files(out)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_engine_writes_byte_identical_outputs_and_totals(engine, text_inputs, local_reference, tmp_path):
-    digests, reference = local_reference
+    digests, reference, files = local_reference
     stats = run_job("text", [str(text_inputs)], str(tmp_path), engine, 2, quiet=True,
                     assignments=("tasks.max_files=2", "shards.max_count=4"))
     assert output_digests(tmp_path) == digests
+    assert job_files(tmp_path) == files  # local: a rerun; ray, beam: the same files as local
+    assert sum(name.endswith(".tar") for name in files) == 10 and "stats.json" in files
     assert {k: stats[k] for k in TOTALS} == {k: reference[k] for k in TOTALS}
     assert stats["read"] == 46 and stats["rejected_by_reason"] == {"empty_text": 5, "invalid_json": 5}
     assert stats["engine"] == engine
@@ -71,7 +77,7 @@ def test_a_rerun_gives_tasks_that_failed_their_whole_retry_budget_again(tmp_path
 
 @pytest.mark.parametrize("engine", ["ray", "beam"])
 def test_rerun_after_an_interruption_runs_only_the_missing_tasks(engine, text_inputs, local_reference, tmp_path):
-    digests, _ = local_reference
+    digests, _, _ = local_reference
     args = ("tasks.max_files=2", "shards.max_count=4")
     run_job("text", [str(text_inputs)], str(tmp_path), "local", 2, quiet=True, assignments=args)
     (tmp_path / "_tasks/text-000001.json").unlink()  # as if killed before task 1 committed
@@ -106,7 +112,7 @@ def notebooks_local(tmp_path_factory):
     out = tmp_path_factory.mktemp("notebooks-local")
     stats = run_job("notebooks", [str(REPO / "examples/notebooks")], str(out), "local", 2, quiet=True,
                     assignments=("tasks.max_files=1",))
-    return output_digests(out), stats
+    return job_files(out), stats
 
 
 @pytest.mark.parametrize("engine", ["ray", "beam"])
@@ -114,10 +120,10 @@ def test_browser_stages_give_the_same_pairs_on_every_engine(engine, notebooks_lo
     """Ray runs this corpus on actors that keep their Chromium; Beam in its workers."""
     from conftest import REPO
 
-    digests, reference = notebooks_local
+    files, reference = notebooks_local
     stats = run_job("notebooks", [str(REPO / "examples/notebooks")], str(tmp_path), engine, 2, quiet=True,
                     assignments=("tasks.max_files=1",))
-    assert output_digests(tmp_path) == digests
+    assert job_files(tmp_path) == files
     assert {k: stats[k] for k in TOTALS} == {k: reference[k] for k in TOTALS}
     assert stats["accepted"] > 0 and reference["tasks"] == 3
 

@@ -9,6 +9,7 @@ import nbformat
 import pyarrow.parquet as pq
 import pytest
 from conftest import load_stats, png_bytes
+from job_files import job_files
 
 from vlforge.engines.runner import run_job
 from vlforge.shards import find_shards, iter_samples
@@ -78,12 +79,28 @@ def test_a_pass_cut_off_after_its_record_is_finished_by_the_next_run(tmp_path):
     assert load_stats(out)["accepted"] == 2
 
 
+@pytest.fixture(scope="module")
+def cross_task_duplicates(tmp_path_factory):
+    """Three notebooks, one task each; two of their images repeat another task's."""
+    inputs = tmp_path_factory.mktemp("dup-inputs")
+    shared, a, b = (png_bytes(64, 48, seed) for seed in (1, 2, 3))
+    write_notebook(inputs / "n0.ipynb", [shared, a])
+    write_notebook(inputs / "n1.ipynb", [b, shared, a])
+    write_notebook(inputs / "n2.ipynb", [shared])
+    out = tmp_path_factory.mktemp("dup-local")
+    run_job("notebooks", [str(inputs)], str(out), "local", 2, quiet=True, assignments=("tasks.max_files=1",))
+    return inputs, job_files(out)
+
+
 @pytest.mark.parametrize("engine", ["local", "ray", "beam"])
-def test_progress_never_shows_more_than_the_final_counts_and_ends_on_them(engine, tmp_path, monkeypatch):
+def test_progress_never_shows_more_than_the_final_counts_and_ends_on_them(engine, cross_task_duplicates,
+                                                                         tmp_path, monkeypatch):
     """Cross-task duplicates: the pass drops them only at the end, the progress never
-    counted them as accepted, and its last line is stats.json's."""
+    counted them as accepted, and its last line is stats.json's. Every engine writes the
+    files the local one does (a rerun, for local)."""
     from vlforge.engines import runner
 
+    inputs, reference = cross_task_duplicates
     shown, stream = [], io.StringIO()
 
     class Recording(runner.Monitor):
@@ -95,12 +112,7 @@ def test_progress_never_shows_more_than_the_final_counts_and_ends_on_them(engine
             super()._maybe_print(force)
 
     monkeypatch.setattr(runner, "Monitor", Recording)
-    shared, a, b = (png_bytes(64, 48, seed) for seed in (1, 2, 3))
-    (tmp_path / "in").mkdir()
-    write_notebook(tmp_path / "in/n0.ipynb", [shared, a])
-    write_notebook(tmp_path / "in/n1.ipynb", [b, shared, a])
-    write_notebook(tmp_path / "in/n2.ipynb", [shared])
-    stats = run_job("notebooks", [str(tmp_path / "in")], str(tmp_path / "out"), engine, 2, quiet=True,
+    stats = run_job("notebooks", [str(inputs)], str(tmp_path / "out"), engine, 2, quiet=True,
                     assignments=("tasks.max_files=1",))
     assert (stats["accepted"], stats["rejected"], stats["tasks"]) == (3, 3, 3)
     assert len(shown) >= 3  # at least one look per task
@@ -108,3 +120,4 @@ def test_progress_never_shows_more_than_the_final_counts_and_ends_on_them(engine
     lines = [line for line in stream.getvalue().splitlines() if line.startswith("[notebooks] tasks")]
     last = re.search(r"tasks (\d+)/3  accepted (\d+)  rejected (\d+)  \d", lines[-1])
     assert last.groups() == ("3", "3", "3")
+    assert job_files(tmp_path / "out") == reference and "_tasks/_dedup.json" in reference
