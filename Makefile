@@ -74,10 +74,13 @@ demo: setup system-deps
 	$(BIN)/vlforge inspect $(OUT)/sft
 	@echo; echo "--- training: a few steps of each stage, tiny preset, 2 CPU ranks on gloo"
 	$(BIN)/python -m vlforge.trainer.evaluation $(OUT)/notebooks/shards $(OUT)/ebooks/shards $(OUT)/html/shards $(OUT)/arxiv/shards --output $(OUT)/mc/mc.jsonl
-	rm -rf $(OUT)/train
+	rm -rf $(OUT)/train $(OUT)/parts
+	@echo "stage 1 starts from separate SigLIP, SAM and LLM checkpoints (tiny, random) written here"
+	$(BIN)/python -m vlforge.trainer.parts --preset tiny --output $(OUT)/parts
 	$(MAKE) --no-print-directory train STAGE=1 TRAIN_SET="--set root=$(OUT)"
 	$(MAKE) --no-print-directory train STAGE=2 TRAIN_SET="--set root=$(OUT)"
-	$(MAKE) --no-print-directory train STAGE=3 TRAIN_SET="--set root=$(OUT)"
+	$(MAKE) --no-print-directory train STAGE=3 TRAIN_SET="--set root=$(OUT) --set checkpoint.init_from=train/stage2/export"
+	@echo; echo "transformers folder: $(OUT)/train/stage3/export (AutoModelForImageTextToText.from_pretrained)"
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

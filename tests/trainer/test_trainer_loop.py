@@ -32,6 +32,7 @@ from vlforge.trainer.model import (
     load_exported,
     sequence_logprob,
 )
+from vlforge.trainer.parts import write_parts
 from vlforge.trainer.presets import get_preset
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, load_tokenizer
 from vlforge.trainer.train import train
@@ -247,6 +248,31 @@ def test_a_stage_starts_from_the_previous_checkpoint_or_export(chain, tmp_path):
                     "optim.lr=1e-30", "eval.mc_set=", "checkpoint.every=0")
         loaded = weights(out / "export")
         assert all(torch.equal(stage1[k], loaded[k]) for k in stage1), source
+
+
+def test_stage1_from_parts_keeps_them_and_stage3_starts_from_the_export(chain, tmp_path):
+    """Stage 1 from separate SigLIP / SAM / LLM folders (the demo's path): the frozen parts come
+    out of it bit for bit; stage 3 from that export (a transformers folder, its tokenizer)
+    starts from exactly its weights."""
+    from transformers import LlamaForCausalLM, SamVisionModel, SiglipVisionModel
+
+    parts = write_parts("tiny", tmp_path / "parts", seed=3)
+    stage1 = tmp_path / "stage1"
+    _in_process(chain["config"], 1, f"output_dir={stage1}", *(f"model.{p}={f}" for p, f in parts.items()),
+                "steps=2", "eval.mc_set=", "checkpoint.every=0")
+    exported = weights(stage1 / "export")
+    for prefix, part in (("model.vision_model.", SiglipVisionModel.from_pretrained(parts["siglip"])),
+                         ("model.high_res_vision_model.", SamVisionModel.from_pretrained(parts["sam"])),
+                         ("", LlamaForCausalLM.from_pretrained(parts["llm"]))):
+        state = {k.replace("model.", "model.language_model.", 1) if not prefix else prefix + k: v
+                 for k, v in part.state_dict().items()}
+        assert all(torch.equal(exported[k], v) for k, v in state.items()), prefix
+    stage3 = tmp_path / "stage3"
+    _in_process(chain["config"], 3, f"output_dir={stage3}", f"checkpoint.init_from={stage1 / 'export'}",
+                "steps=1", "optim.lr=1e-30", "eval.mc_set=", "checkpoint.every=0")
+    again = weights(stage3 / "export")
+    # lr 1e-30 moves a weight of 0 (SigLIP's biases, trained from stage 3 on) to ~1e-30, no other
+    assert all(torch.allclose(exported[k], again[k], rtol=0, atol=1e-25) for k in exported)
 
 
 def test_activation_checkpointing_changes_no_loss(chain, tmp_path):

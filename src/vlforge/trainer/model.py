@@ -307,7 +307,8 @@ def describe(model: VLModel, name: str) -> str:
     """One line for logs: preset, parameter counts per group in millions."""
     counts = parameter_counts(model)
     parts = ", ".join(f"{g} {counts[g] / 1e6:.1f}M" for g in GROUPS if counts[g])
-    return f"{name} ({type(model).__name__}): {counts['total'] / 1e6:.1f}M params ({parts})"
+    cls = type(model).__name__.removeprefix("FSDP")  # fully_shard renames the class
+    return f"{name} ({cls}): {counts['total'] / 1e6:.1f}M params ({parts})"
 
 
 # --- export: a transformers folder -----------------------------------------------------------

@@ -167,9 +167,9 @@ def _initial_model(config: TrainConfig, tokenizer, preset: ModelConfig, resume_f
     """(unsharded model, DCP checkpoint to load after sharding or None).
 
     A resumed run takes every weight from its own checkpoint, so `init_from` is skipped. A
-    model folder is loaded whole (`weights.load_full`); else the preset is built and filled
-    from the configured parts (`weights.load_parts`), or left at its random initialisation
-    when no part is given (the tiny presets' tests and demo).
+    model folder is loaded whole (`weights.load_full`); a DCP checkpoint after sharding; else
+    the preset is filled from the configured parts (`weights.load_parts`), or left at its
+    random initialisation when no part is given (the tiny presets' tests).
     """
     source = None
     if resume_from is None and config.init_from is not None:
@@ -182,9 +182,12 @@ def _initial_model(config: TrainConfig, tokenizer, preset: ModelConfig, resume_f
     m = config.model
     model = build_model(preset, _vocab_size(config, tokenizer), tokenizer.image_token_id,
                         attention=_attention(config, env))
-    if m.siglip or m.sam or m.llm:
+    checkpoint = source[1] if source is not None else None
+    # The parts seed a run that has no weights of its own yet: a DCP checkpoint (init_from or
+    # resume) replaces every weight.
+    if (m.siglip or m.sam or m.llm) and checkpoint is None and resume_from is None:
         _announce(weights.load_parts(model, siglip=m.siglip, sam=m.sam, llm=m.llm), env)
-    return model, source[1] if source is not None else None
+    return model, checkpoint
 
 
 def _vocab_size(config: TrainConfig, tokenizer) -> int:
@@ -449,8 +452,9 @@ def _write_run_files(config: TrainConfig, options: dict | None, run: Run, start:
         where = f"resuming at step {start}"
     elif config.init_from is not None:
         where = f"from step 0 with the weights of {config.init_from}"
+    elif config.model.llm or config.model.siglip or config.model.sam:
+        where = "from step 0 with the pretrained parts (new layers at their init)"
     else:
-        parts = config.model.llm or config.model.siglip or config.model.sam
-        where = "from step 0 with " + ("the pretrained parts" if parts else "randomly initialised weights")
+        where = "from step 0 with randomly initialised weights (no pretrained part given)"
     print(f"stage {config.stage}: {describe(run.model, config.model.preset)}; {config.plan.steps} steps, {where}",
           flush=True)
