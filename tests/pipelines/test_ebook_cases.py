@@ -120,19 +120,24 @@ def test_fixed_layout_pages_render_at_their_viewport_and_picture_pages_have_thei
     assert_covered(path, kept)
 
 
+def with_spine_direction(path: Path, direction: str) -> Path:
+    """The book's spine reads `direction` (page-progression-direction)."""
+    with zipfile.ZipFile(path) as archive:
+        entries = {info.filename: archive.read(info) for info in archive.infolist()}
+    entries["OEBPS/content.opf"] = entries["OEBPS/content.opf"].replace(
+        b"<spine>", f'<spine page-progression-direction="{direction}">'.encode())
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
+
+
 def test_a_two_page_arabic_chapter_reads_right_to_left_in_logical_order(tmp_path):
     from PIL import Image, ImageOps
 
     lines = [f"هذا سطر قصير رقم {n}" for n in range(1, 41)]
     chapter = xhtml("".join(f"<p>{line}</p>" for line in lines), lang="ar").replace(b"<html ", b'<html dir="rtl" ')
-    path = build_epub(tmp_path / "ar.epub", [("c.xhtml", chapter)])
-    with zipfile.ZipFile(path) as archive:  # the spine reads right to left
-        entries = {info.filename: archive.read(info) for info in archive.infolist()}
-    entries["OEBPS/content.opf"] = entries["OEBPS/content.opf"].replace(
-        b"<spine>", b'<spine page-progression-direction="rtl">')
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    path = with_spine_direction(build_epub(tmp_path / "ar.epub", [("c.xhtml", chapter)]), "rtl")
     pages = read_book(tmp_path, path, "ebooks.template=serif")
     assert len(pages) >= 2 and all(isinstance(p, Sample) for p in pages), pages
     # Logical order: page 0 starts with line 1, the last page ends with line 40, nothing
@@ -144,6 +149,28 @@ def test_a_two_page_arabic_chapter_reads_right_to_left_in_logical_order(tmp_path
     for page in pages:  # short lines stand at the right margin
         ink = ImageOps.invert(Image.open(io.BytesIO(page.image)).convert("L")).getbbox()
         assert ink[0] > 600 / 2 and ink[2] > 600 - 80 - 4, ink
+    assert_covered(path, pages)
+
+
+def test_a_two_page_vertical_japanese_chapter_reads_in_its_own_order(tmp_path):
+    from PIL import Image, ImageOps
+
+    sentence = "むかしむかし、ある山のふもとに、おじいさんとおばあさんがすんでいました。"
+    lines = [f"第{n}話。" + sentence for n in range(1, 9)]
+    style = "<style>html{writing-mode:vertical-rl}</style>"
+    chapter = xhtml("".join(f"<p>{line}</p>" for line in lines), lang="ja", head=style)
+    path = with_spine_direction(build_epub(tmp_path / "ja.epub", [("c.xhtml", chapter)]), "rtl")
+    pages = read_book(tmp_path, path, "ebooks.template=serif")
+    assert len(pages) == 2 and all(isinstance(p, Sample) for p in pages), pages
+    # Reading order: page 0 starts with story 1, page 1 ends with story 8, every line once.
+    assert [line for page in pages for line in page.text.split("\n\n")] == lines
+    assert [p.metadata["page_index"] for p in pages] == [0, 1]
+    meta = pages[0].metadata
+    assert (meta["chapter"]["writing_mode"], meta["book"]["page_progression"]) == ("vertical-rl", "rtl")
+    # Lines stand top to bottom and follow right to left: page 1 holds the last few lines,
+    # in the right part of its image, the left part empty.
+    ink = ImageOps.invert(Image.open(io.BytesIO(pages[1].image)).convert("L")).getbbox()
+    assert ink[0] > 600 / 2 and ink[2] > 600 - 80 - 12 and ink[1] < 72 + 10, ink
     assert_covered(path, pages)
 
 

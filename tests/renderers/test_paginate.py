@@ -7,7 +7,7 @@ import re
 
 import pytest
 from conftest import start_trap_server
-from PIL import Image
+from PIL import Image, ImageOps
 
 from vlforge.errors import Rejected
 from vlforge.renderers.browser import BrowserConfig, BrowserRenderer, is_uniform
@@ -179,14 +179,38 @@ def test_chinese_renders_as_real_glyphs(renderer, tmp_path):
     assert len(set(crops)) == len(chars)  # and eight different shapes
 
 
-def test_vertical_documents_are_refused_and_right_to_left_ones_paginated(renderer, tmp_path):
-    vertical = doc(tmp_path, "v.html", "<p>縦書きの文章です。</p>", head="<style>html{writing-mode:vertical-rl}</style>", lang="ja")
+def test_right_to_left_documents_are_paginated(renderer, tmp_path):
     rtl = doc(tmp_path, "r.html", "<p>שלום עולם</p>", head='<style>body{direction:rtl}</style>', lang="he")
-    fine = doc(tmp_path, "f.html", "<p>still rendered after the refusal</p>")
-    results = run(renderer, [vertical, rtl, fine])
-    assert results[0][0].reason == "vertical_writing"
-    assert results[1][0].direction == "rtl" and results[1][1][0].text.plain == "שלום עולם"
-    assert results[2][1][0].text.plain == "still rendered after the refusal"
+    (layout, pages), = run(renderer, [rtl])
+    assert layout.direction == "rtl" and pages[0].text.plain == "שלום עולם"
+
+
+JA_SENTENCE = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+
+
+@pytest.mark.parametrize("template", ["serif", "two-column"])
+def test_vertical_documents_page_downwards_with_their_text_in_reading_order(renderer, tmp_path, template):
+    """Vertical Japanese: pages follow one another (page k is the viewport at y = k * height),
+    each page's lines read top to bottom, right to left, and the texts add up in order."""
+    paragraphs = [f"第{n}段。" + JA_SENTENCE * (1 + n % 3) for n in range(1, 25)]
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    head = "<style>html{writing-mode:vertical-rl}</style>"
+    (layout, pages), = run(renderer, [doc(tmp_path, "v.html", body, template, head=head, lang="ja")])
+    assert layout.writing_mode == "vertical-rl" and layout.vertical and len(pages) >= 2
+    joined = "".join(page.text.plain for page in pages)
+    assert squash(joined) == squash("".join(paragraphs)) == squash(layout.text)
+    numbers = [int(n) for n in re.findall(r"第(\d+)段", "".join(p.text.plain + "|" for p in pages))]
+    assert numbers == list(range(1, 25))  # nothing lost or doubled at a page break
+    assert all(page.text.outside == 0 and page.png for page in pages)
+    # The first line of page 0 is its rightmost column, starting at the top margin.
+    image = Image.open(io.BytesIO(pages[0].png)).convert("L")
+    top, right, bottom, left = TEMPLATES[template].margins
+    first_line = image.crop((SPEC.width - right - 40, 0, SPEC.width, SPEC.height))
+    ink = ImageOps.invert(first_line).getbbox()
+    assert ink and ink[1] < top + 20, ink
+    if template == "two-column":  # columns of a vertical page stand one above the other
+        halves = [image.crop((0, 0, SPEC.width, SPEC.height // 2)), image.crop((0, SPEC.height // 2, SPEC.width, SPEC.height))]
+        assert all(ImageOps.invert(half).getbbox() for half in halves)
 
 
 def test_malformed_xhtml_is_recovered_as_html_or_refused(renderer, tmp_path):

@@ -25,15 +25,17 @@ Rejects: the book's, stage read (documents.epub: corrupt_container, not_epub,
 invalid_container, encrypted, container_too_large, invalid_package, empty_spine); a spine
 item's, stage read (missing_spine_item, corrupt_entry, unsupported_media_type,
 nonlinear_skipped) or render (malformed_xhtml, no_body, empty_document, too_many_pages,
-vertical_writing, text_mismatch, render_failed, render_timeout, browser_crash,
+text_mismatch, render_failed, render_timeout, browser_crash,
 unstable_layout); a page's, stage render (the browser's reasons) or the filter's own
 (blank_page, text_outside_page, empty_text_page, image_only_page, nearly_empty_page,
 blank_render, fixed_layout_image_page). A page with an image and no text (a title page
 drawn as a picture) is rejected as empty_text_page (fixed_layout_image_page for a
 pre-paginated page) unless ebooks.pages.empty_text is keep.
 
-Right-to-left books are paginated in their direction (text in logical order; metadata
-chapter.direction and book.page_progression); fixed-layout pages at their own viewport.
+Right-to-left and vertical (writing-mode vertical-rl: Japanese, Chinese) books are paginated
+in their direction, text in logical order; metadata chapter.direction, chapter.writing_mode
+and book.page_progression (a vertical-rl book's pages turn right to left: page_index is the
+reading order). Fixed-layout pages are laid out at their own viewport.
 
 Templates: built-in ones (renderers/templates/*.css) and the user's CSS files; one is chosen
 per book from the book's checksum, so a re-run, or the same file elsewhere, looks the same.
@@ -181,7 +183,8 @@ def _chapter_page(book: Book, item: SpineItem, page: Page, layout: Layout, templ
         "book": {"title": book.title, "language": book.language, "identifier": book.identifier,
                  "epub_version": book.version, "page_progression": book.progression or "default"},
         "chapter": {"spine_index": item.index, "href": item.href, "title": layout.title,
-                    "language": layout.language, "direction": layout.direction, **document_counts(layout)},
+                    "language": layout.language, "direction": layout.direction,
+                    "writing_mode": layout.writing_mode, **document_counts(layout)},
         **render_metadata(settings, template, layout),
     }
     return page_sample(page, layout, corpus="ebooks",

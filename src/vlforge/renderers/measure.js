@@ -32,9 +32,14 @@ async (cfg) => {
   // columns of <body> do, so <body> keeps left-to-right column order (page k is still at
   // x = k * width) and hands the book's direction to its content, as the book set it.
   const direction = getComputedStyle(body).direction;
+  // Vertical writing (Japanese, Chinese): the book's lines stand top to bottom and follow
+  // one another right to left (vertical-rl); <body>'s columns then run down the inline
+  // axis, so pages stand one below the other: page k at y = k * height.
+  const writingMode = getComputedStyle(body).writingMode;
+  const vertical = !fixed && writingMode.startsWith('vertical');
   const sheets = fixed ? [['vlforge-fixed', fixedCss(fixed)]]
-    : [['vlforge-template', cfg.templateCss], ['vlforge-geometry', cfg.geometryCss]];
-  if (!fixed && direction === 'rtl') {
+    : [['vlforge-template', cfg.templateCss], ['vlforge-geometry', vertical ? cfg.verticalGeometryCss : cfg.geometryCss]];
+  if (!fixed && !vertical && direction === 'rtl') {
     sheets.push(['vlforge-direction', 'body { direction: ltr !important; } body > :not([dir]) { direction: rtl; }']);
   }
   for (const [id, css] of sheets) {
@@ -57,15 +62,16 @@ async (cfg) => {
   for (const img of doc.images) {
     if (img.complete && img.naturalWidth === 0) img.style.setProperty('display', 'none', 'important');
   }
-  const extent = Math.max(root.scrollWidth, body.scrollWidth);
-  const signature = [extent, root.scrollHeight, body.getClientRects().length];
-  // Widen the root so that the last page can be scrolled to (the body is absolutely placed).
-  const widen = (pages) => fixed || root.style.setProperty('width', Math.max(1, pages) * W + 'px', 'important');
+  // Along the axis pages follow: P is a page's length, at(r) where a box starts, size(r) its length.
+  const P = vertical ? H : W;
+  const at = vertical ? (r) => r.top : (r) => r.left, size = vertical ? (r) => r.height : (r) => r.width;
+  const extent = vertical ? Math.max(root.scrollHeight, body.scrollHeight) : Math.max(root.scrollWidth, body.scrollWidth);
+  const signature = [extent, vertical ? root.scrollWidth : root.scrollHeight, body.getClientRects().length];
+  // Widen (lengthen) the root so that the last page can be scrolled to (the body is absolutely placed).
+  const widen = (pages) => fixed || root.style.setProperty(vertical ? 'height' : 'width', Math.max(1, pages) * P + 'px', 'important');
   if (!cfg.walk) { widen(cfg.pages); return {signature}; }
-  if (Math.ceil(extent / W) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / W)};
+  if (Math.ceil(extent / P) > cfg.maxPages) return {error: 'too_many_pages', pages: Math.ceil(extent / P)};
 
-  const horizontal = (s) => s.writingMode.startsWith('horizontal');
-  const flags = {vertical: !horizontal(style(root)) || !horizontal(style(body))};
   const ITALIC = new Set(['em', 'i', 'cite', 'dfn', 'var']), BOLD = new Set(['strong', 'b']);
   const CODE = new Set(['code', 'kbd', 'samp', 'tt']);
   // Elements that are inline by nature: made blocks by CSS (a verse line), they are lines
@@ -129,7 +135,6 @@ async (cfg) => {
     const id = blocks.length;
     blockIds.set(el, id);
     blockEls.push(el);
-    if (!horizontal(style(el))) flags.vertical = true;
     const heading = el.closest('h1, h2, h3, h4, h5, h6'), li = el.closest('li');
     let quote = 0;
     for (let e = el; e; e = e.parentElement) if (e.localName === 'blockquote') quote++;
@@ -241,16 +246,18 @@ async (cfg) => {
     return true;
   };
 
-  const across = (r) => Math.floor((r.left + r.width / 2) / W);
-  const pageOf = fixed ? (r) => (across(r) === 0 ? 0 : -1) : across;
+  const along = (r) => Math.floor((at(r) + size(r) / 2) / P);
+  const pageOf = fixed ? (r) => (along(r) === 0 ? 0 : -1) : along;
   const shown = (rects) => Array.from(rects).filter((r) => r.width > 0 || r.height > 0);
-  const inside = (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
+  const inside = vertical
+    ? (r, p) => r.top >= p * H - 1 && r.bottom <= (p + 1) * H + 1 && r.left >= -1 && r.right <= W + 1
+    : (r, p) => r.left >= p * W - 1 && r.right <= (p + 1) * W + 1 && r.top >= -1 && r.bottom <= H + 1;
   const range = doc.createRange();
   const pieces = [], outside = {};
   let lastPage = -1;
   // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
   // not on any page: page -1, kept only for the check against innerText.
-  const onScreen = (r) => r.right > 0 && r.bottom > 0 && r.top < H;
+  const onScreen = vertical ? (r) => r.right > 0 && r.bottom > 0 && r.left < W : (r) => r.right > 0 && r.bottom > 0 && r.top < H;
   // `source`: what innerText has for this piece when the page text says it otherwise
   // (generated content: nothing; a formula as LaTeX: its MathML characters).
   const add = (page, info, flag, text, rects, shownAlready = false, source = null) => {
@@ -313,19 +320,19 @@ async (cfg) => {
     if (el.parentElement && el.parentElement.closest('svg')) continue;
     const r = el.getBoundingClientRect();
     if (r.width < 2 || r.height < 2 || style(el).visibility !== 'visible') continue;
-    for (let p = Math.max(0, Math.floor(r.left / W)); p <= Math.floor((r.right - 1) / W); p++) imagePages.push(p);
-    lastPage = Math.max(lastPage, Math.floor((r.right - 1) / W));
+    const last = Math.floor((at(r) + size(r) - 1) / P);
+    for (let p = Math.max(0, Math.floor(at(r) / P)); p <= last; p++) imagePages.push(p);
+    lastPage = Math.max(lastPage, last);
   }
   if (fixed) {  // one page; designed pages often paint their picture as a CSS background
     const painted = [root, body, ...body.querySelectorAll('*')].some((el) => style(el).backgroundImage.includes('url('));
     if (painted || imagePages.length) imagePages.splice(0, imagePages.length, 0);
     lastPage = 0;
-    flags.vertical = false;
   }
   const pages = lastPage + 1;
   widen(pages);
   const lang = root.getAttribute('lang') || root.getAttributeNS('http://www.w3.org/XML/1998/namespace', 'lang')
     || body.getAttribute('lang') || '';
-  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, flags, signature, fixed, direction,
+  return {pieces, blocks, imagePages, outside: Object.entries(outside), pages, signature, fixed, direction, writingMode,
           text: body.innerText, title: doc.title || '', lang, contentType: doc.contentType};
 }

@@ -9,7 +9,11 @@ How one document becomes pages:
               fonts resolve where they live (inside the unpacked book)
     style     the template's CSS, then the geometry CSS: <body> becomes a fixed-height
               multi-column box whose columns march to the right, `columns` per page, with
-              the gaps chosen so that page k is exactly the viewport scrolled to x = k * width
+              the gaps chosen so that page k is exactly the viewport scrolled to x = k * width.
+              A document in vertical writing (writing-mode vertical-rl/-lr: Japanese,
+              Chinese) keeps it: its columns are laid out along its inline axis, top to
+              bottom, so page k is the viewport scrolled to y = k * height; inside a page
+              its lines read top to bottom, right to left, as the book set them
     measure   every rendered text node is cut into pieces at page boundaries, from the boxes
               Chromium laid out (Range.getClientRects): all boxes of a piece fall on its
               page. Each piece knows its paragraph (block) and its inline emphasis.
@@ -18,10 +22,9 @@ How one document becomes pages:
 
 What is checked. A document is refused (a Rejected error) when its pieces, joined, are not
 document.body.innerText once whitespace is removed and case folded (text_mismatch:
-something lost or doubled at a page break), or when it uses vertical writing (only
-horizontal pages are laid out, never garbled ones). Right-to-left documents are paginated
-with their content in its own direction; page texts are in logical (reading) order, and
-Layout.direction says which way the book reads. A page counts the boxes
+something lost or doubled at a page break). Right-to-left and vertical documents are
+paginated with their content in its own direction; page texts are in logical (reading)
+order, and Layout.direction and Layout.writing_mode say how the book reads. A page counts the boxes
 of its text that are not inside its image (`outside`; the corpora reject such pages). Text
 that the document's CSS puts where no page shows it (the "visually hidden" idiom) is on no
 page (`hidden_chars`). List markers are visible text, so page texts include them.
@@ -134,18 +137,22 @@ class PageSpec:
     device_scale: float = 1.0
 
 
-def geometry_css(template: Template, spec: PageSpec) -> str:
+def geometry_css(template: Template, spec: PageSpec, vertical: bool = False) -> str:
     """CSS that turns <body> into fixed-size pages laid side by side.
 
     The column gap is margin-left + margin-right, so `columns` columns plus one gap are
-    exactly one page wide and page k starts at x = k * width.
+    exactly one page wide and page k starts at x = k * width. In vertical writing the
+    columns follow the inline axis, downwards: the gap is margin-top + margin-bottom and
+    page k starts at y = k * height (columns of a page stand one above the other).
     """
     top, right, bottom, left = template.margins
-    n, gap = template.columns, left + right
-    content_w, content_h = spec.width - gap, spec.height - top - bottom
-    if spec.width % n or content_w - (n - 1) * gap < 64 or content_h < 64:
+    n = template.columns
+    content_w, content_h = spec.width - left - right, spec.height - top - bottom
+    gap, across, along = (top + bottom, spec.height, content_h) if vertical else (left + right, spec.width, content_w)
+    if across % n or along - (n - 1) * gap < 64 or min(content_w, content_h) < 64:
+        side = "height" if vertical else "width"
         raise ValueError(f"template {template.name!r} does not fit a {spec.width}x{spec.height} "
-                         f"page (width divisible by {n} and room for text needed)")
+                         f"page ({side} divisible by {n} and room for text needed)")
     return _GEOMETRY_CSS % {
         "W": spec.width, "H": spec.height, "top": top, "left": left, "cw": content_w,
         "ch": content_h, "n": n, "gap": gap,
@@ -248,6 +255,12 @@ class Layout:
     blocked: list[str] = field(default_factory=list)  # requests the router refused
     fixed_viewport: tuple[int, int] | None = None  # the viewport a fixed-layout page was laid out at
     direction: str = "ltr"  # the document's own (its body's) direction: "rtl" for Arabic, Hebrew...
+    writing_mode: str = "horizontal-tb"  # its body's: vertical-rl for vertical Japanese, Chinese
+
+    @property
+    def vertical(self) -> bool:
+        """Pages follow one another downwards (page k at y = k * height), not to the right."""
+        return self.writing_mode.startswith("vertical")
 
 
 @dataclass
@@ -356,7 +369,7 @@ class _Session:
         if text.blank:
             self._emit(Page(text))
             return False
-        self._emit(Page(text, png=shoot(page, text.index, self.settings)))
+        self._emit(Page(text, png=shoot(page, text.index, self.settings, self.layout.vertical)))
         return True
 
 
@@ -407,6 +420,7 @@ def _relayout(page: BrowserPage, doc: Document, settings: PaginationSettings, la
 
 def _script_config(doc: Document, settings: PaginationSettings, walk: bool, pages: int = 0) -> dict:
     return {"templateCss": doc.template.css, "geometryCss": geometry_css(doc.template, settings.spec),
+            "verticalGeometryCss": geometry_css(doc.template, settings.spec, vertical=True),
             "width": settings.spec.width, "height": settings.spec.height,
             "maxPages": settings.max_pages, "walk": walk, "pages": pages,
             "fixed": doc.pre_paginated, "viewport": doc.viewport}
@@ -418,8 +432,6 @@ def _check_document(raw: dict, settings: PaginationSettings) -> None:
         raise Rejected("no_body", "the document has no <body>")
     if raw.get("error") == "too_many_pages":
         raise Rejected("too_many_pages", f"about {raw['pages']} pages > max_pages={settings.max_pages}")
-    if raw["flags"]["vertical"]:
-        raise Rejected("vertical_writing", "vertical writing-mode is not paginated (only horizontal pages)")
     if settings.check_text:
         _check_text(raw)
 
@@ -448,12 +460,13 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
-def shoot(page: BrowserPage, index: int, settings: PaginationSettings) -> bytes:
-    """Screenshot page `index` of the document laid out in `page`."""
-    x = index * settings.spec.width
-    scrolled = page.evaluate("x => { window.scrollTo(x, 0); return window.scrollX; }", x)
-    if scrolled != x:
-        raise Rejected("scroll_failed", f"page {index}: scrolled to {scrolled}, not {x}")
+def shoot(page: BrowserPage, index: int, settings: PaginationSettings, vertical: bool = False) -> bytes:
+    """Screenshot page `index` of the document laid out in `page` (pages of a vertical
+    document stand one below the other)."""
+    x, y = (0, index * settings.spec.height) if vertical else (index * settings.spec.width, 0)
+    scrolled = page.evaluate("([x, y]) => { window.scrollTo(x, y); return [window.scrollX, window.scrollY]; }", [x, y])
+    if scrolled != [x, y]:
+        raise Rejected("scroll_failed", f"page {index}: scrolled to {scrolled}, not {[x, y]}")
     return page.screenshot(type="png", animations="disabled", caret="hide",
                            timeout=settings.page_timeout_s * 1000)
 
@@ -467,7 +480,7 @@ def _layout(raw: dict, url: str) -> Layout:
     return Layout(assemble_pages(raw), raw["text"], hidden, raw["title"], raw["lang"],
                   "xhtml" if raw["contentType"] == "application/xhtml+xml" else "html",
                   url, raw["signature"], fixed_viewport=tuple(raw["fixed"]) if raw.get("fixed") else None,
-                  direction=raw.get("direction", "ltr"))
+                  direction=raw.get("direction", "ltr"), writing_mode=raw.get("writingMode", "horizontal-tb"))
 
 
 def assemble_pages(raw: dict) -> list[PageText]:
