@@ -25,7 +25,7 @@ from vlforge.schemas import Reject, Sample
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "pipelines"))
-from ebook_text import book_coverage  # noqa: E402
+from ebook_text import book_coverage, book_formulas  # noqa: E402
 
 CORPORA = [ROOT.parent / "shared" / "corpora" / "epub", ROOT.parent / "shared" / "corpora" / "epub_hard"]
 
@@ -51,9 +51,11 @@ def run_book(path: Path, assignments: list[str]) -> dict:
                 examples.setdefault(outcome.reason, f"{outcome.item}: {outcome.detail}"[:200])
         seconds = time.perf_counter() - started
     found, total, per_doc = book_coverage(str(path), pages)
+    formulas, formulas_shown = book_formulas(str(path), pages)
     worst = sorted(((f / t, href, t) for href, (f, t) in per_doc.items() if t), key=lambda x: x[0])[:5]
     return {"book": path.name, "pages": kept, "found": found, "chars": total,
             "coverage": found / total if total else None, "rejects": dict(rejects),
+            "formulas": formulas, "formulas_as_latex": formulas_shown,
             "examples": examples, "seconds": round(seconds, 1),
             "worst": [(round(share, 3), href, chars) for share, href, chars in worst]}
 
@@ -71,7 +73,9 @@ def main() -> int:
         results.append(result)
         share = "n/a" if result["coverage"] is None else f"{result['coverage']:.4f}"
         print(f"{result['book']}: coverage {share} ({result['found']}/{result['chars']}), "
-              f"{result['pages']} pages, {result['seconds']} s, rejects {result['rejects']}", flush=True)
+              f"{result['pages']} pages, {result['seconds']} s, rejects {result['rejects']}"
+              + (f", formulas {result['formulas_as_latex']}/{result['formulas']} as LaTeX" if result["formulas"] else ""),
+              flush=True)
         for reason, example in result["examples"].items():
             print(f"    {reason}: {example}", flush=True)
         print(f"    worst documents: {result['worst']}", flush=True)

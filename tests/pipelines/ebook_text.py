@@ -3,11 +3,14 @@
     book_texts(path)            spine document href -> its visible text, read from the XHTML
     coverage(doc_text, pages)   share of a document's characters that its page texts hold
     book_coverage(path, pages)  the same over a whole book ({href: [page text, ...]})
+    book_formulas(path, pages)  (MathML formulas in the book, formulas written $...$ on its pages)
 
 The visible text is read with the standard library's parsers (ElementTree for XHTML, the
 HTML parser for what is not well-formed), never through Chromium: <head>, <script>,
 <style>, `hidden` elements, inline `display: none`, ruby annotations (<rt>, <rp>) and
-MathML annotations are not shown, everything else in <body> is.
+MathML annotations are not shown, everything else in <body> is. A MathML formula is on a
+page as LaTeX, whose characters are not the MathML's: formulas are counted apart (one
+<math> element, one $...$ or $$...$$ on a page), their characters are not in the text.
 
 Characters are compared as multisets, whitespace and format characters (zero-width
 spaces, soft hyphens) aside, NFKC-folded and case-folded: the page shows text after CSS
@@ -28,6 +31,8 @@ from urllib.parse import unquote
 
 HIDDEN_TAGS = {"head", "script", "style", "template", "noscript", "rt", "rp", "annotation",
                "annotation-xml", "title"}
+NOT_TEXT = HIDDEN_TAGS | {"math"}  # formulas are counted apart
+_FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
          "track", "wbr"}
@@ -38,7 +43,7 @@ def _local(tag) -> str:
 
 
 def _shown(tag: str, attributes: dict) -> bool:
-    if tag in HIDDEN_TAGS or "hidden" in attributes:
+    if tag in NOT_TEXT or "hidden" in attributes:
         return False
     return not _DISPLAY_NONE.search(attributes.get("style") or "")
 
@@ -102,8 +107,8 @@ def coverage(doc_text: str, page_texts: list[str]) -> tuple[int, int]:
     return sum((wanted & found).values()), sum(wanted.values())
 
 
-def book_texts(path: str) -> dict[str, str]:
-    """Spine document path inside the container -> its visible text, in spine order."""
+def book_texts(path: str, read=visible_text) -> dict[str, str]:
+    """Spine document path inside the container -> read(its markup) (its visible text), in spine order."""
     with zipfile.ZipFile(path) as archive:
         container = ET.fromstring(archive.read("META-INF/container.xml"))
         opf_path = next(e.get("full-path") for e in container.iter() if _local(e.tag) == "rootfile")
@@ -116,7 +121,7 @@ def book_texts(path: str) -> dict[str, str]:
         for ref in (e for e in package.iter() if _local(e.tag) == "itemref"):
             href, media_type = manifest.get(ref.get("idref"), ("", ""))
             if media_type in ("application/xhtml+xml", "text/html") and href in archive.namelist():
-                texts[href] = visible_text(archive.read(href))
+                texts[href] = read(archive.read(href))
         return texts
 
 
@@ -124,3 +129,14 @@ def book_coverage(path: str, pages: dict[str, list[str]]) -> tuple[int, int, dic
     """(found, total, per document) for a book whose page texts are `pages` by document."""
     per_doc = {href: coverage(text, pages.get(href, [])) for href, text in book_texts(path).items()}
     return sum(f for f, _ in per_doc.values()), sum(t for _, t in per_doc.values()), per_doc
+
+
+def formula_count(markup: bytes) -> int:
+    """<math> elements in a spine document (outermost ones)."""
+    return len(re.findall(rb"<(?:\w+:)?math[\s>]", markup))
+
+
+def book_formulas(path: str, pages: dict[str, list[str]]) -> tuple[int, int]:
+    """(MathML formulas in the book's spine documents, formulas written as LaTeX on its pages)."""
+    in_book = sum(book_texts(path, formula_count).values())
+    return in_book, sum(len(_FORMULA.findall(text)) for texts in pages.values() for text in texts)

@@ -8,7 +8,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from ebook_text import book_coverage
+from ebook_text import book_coverage, book_formulas
 from test_ebooks import build_epub, read_book, xhtml
 
 from vlforge.documents.epub import open_epub
@@ -184,7 +184,22 @@ def test_mathml_with_a_tex_annotation_is_written_as_latex(tmp_path):
                     '<p>Bare <math xmlns="http://www.w3.org/1998/Math/MathML"><mi>z</mi></math> too.</p>')
     path = build_epub(tmp_path / "math.epub", [("m.xhtml", chapter)])
     plain, = read_book(tmp_path, path)
-    assert plain.text == "Inline $x^2 + y$ here.\n\n$$x^{2} + y_{b}$$\n\nBare z too."
+    assert plain.text == "Inline $x^2 + y$ here.\n\n$$x^{2} + y_{b}$$\n\nBare $z$ too."
     assert "latex" in plain.metadata["display_transforms"]
     markdown, = read_book(tmp_path, path, "ebooks.text_kind=markdown")
     assert "$$x^{2} + y_{b}$$" in markdown.text  # no markdown escapes inside the LaTeX
+
+
+def test_mathml_without_annotation_is_converted_to_latex(tmp_path):
+    """No TeX annotation (SICP's MathML): pandoc's MathML reader writes the LaTeX."""
+    math = '<math xmlns="http://www.w3.org/1998/Math/MathML"{}>{}</math>'
+    fraction = math.format(' display="block"', "<mfrac><mrow><mi>a</mi><mo>+</mo><mn>1</mn></mrow>"
+                           "<msqrt><mi>b</mi></msqrt></mfrac>")
+    power = math.format("", "<msup><mi>n</mi><mn>2</mn></msup><mo>&#x2212;</mo><mi>n</mi>")
+    chapter = xhtml(f"<p>Square {power} and then</p><p>{fraction}</p><p>the end.</p>")
+    path = build_epub(tmp_path / "mathml.epub", [("m.xhtml", chapter)])
+    sample, = read_book(tmp_path, path)
+    assert sample.text == "Square $n^{2} - n$ and then\n\n$$\\frac{a + 1}{\\sqrt{b}}$$\n\nthe end."
+    assert sample.metadata["display_transforms"] == ["latex"]
+    assert_covered(path, [sample])
+    assert book_formulas(str(path), pages_by_document([sample])) == (2, 2)

@@ -228,22 +228,25 @@ async (cfg) => {
     const [first, letterKinds] = which === '::before' ? firstLetter(blockEls[info.block], out) : [out, 0];
     add(pageOf(r), info, KIND.generated | kinds | letterKinds, first, [], true, '');
   };
-  // A MathML formula that carries its TeX (<annotation encoding="application/x-tex">) is
-  // written as that LaTeX, $...$ (display: $$...$$), a form a model can learn.
+  // A MathML formula is written as LaTeX, $...$ (display: $$...$$), a form a model can
+  // learn: its own TeX (<annotation encoding="application/x-tex">) when it carries one, else
+  // its MathML goes back with the piece (sixth item) and paginate converts it (pandoc).
   const TEX = new Set(['application/x-tex', 'text/x-latex', 'application/x-latex', 'tex', 'latex']);
+  const serializer = new XMLSerializer();
   const addFormula = (el) => {
-    const tex = Array.from(el.getElementsByTagNameNS(MATHML, 'annotation'))
-      .find((a) => TEX.has((a.getAttribute('encoding') || '').toLowerCase()));
     const rects = shown(el.getClientRects());
-    if (!tex || !rects.length || !tex.textContent.trim()) return false;
+    if (!rects.length || !infoOf(el).visible) return;
+    const tex = Array.from(el.getElementsByTagNameNS(MATHML, 'annotation'))
+      .find((a) => TEX.has((a.getAttribute('encoding') || '').toLowerCase()) && a.textContent.trim());
     const shownChars = [];
     const texts = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
     for (let t = texts.nextNode(); t; t = texts.nextNode()) {
       if (!t.parentElement.closest('annotation, annotation-xml')) shownChars.push(t.data);
     }
     const fence = el.getAttribute('display') === 'block' ? '$$' : '$';
-    add(pageOf(rects[0]), infoOf(el), KIND.latex, fence + tex.textContent.trim() + fence, rects, true, shownChars.join(''));
-    return true;
+    const text = tex ? fence + tex.textContent.trim() + fence : fence;
+    add(pageOf(rects[0]), infoOf(el), KIND.latex, text, rects, true, shownChars.join(''));
+    if (!tex) pieces[pieces.length - 1].push(serializer.serializeToString(el));
   };
 
   const along = (r) => Math.floor((at(r) + size(r) / 2) / P);
@@ -299,7 +302,7 @@ async (cfg) => {
       if (info.visible && rects.length) add(lastPage >= 0 ? lastPage : pageOf(rects[0]), info, 16, '\n', []);
       return;
     }
-    if (el.localName === 'math' && el.namespaceURI === MATHML && addFormula(el)) return;
+    if (el.localName === 'math' && el.namespaceURI === MATHML) { addFormula(el); return; }
     const pseudo = el.namespaceURI === XHTML && !NO_PSEUDO.has(el.localName) && style(el).display !== 'none';
     if (pseudo) addGenerated(el, '::before');
     walk(el);

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vlforge.documents import mathml
 from vlforge.errors import Rejected
 from vlforge.renderers.browser import BrowserRenderer
 
@@ -391,6 +392,7 @@ def lay_out(page: BrowserPage, doc: Document, settings: PaginationSettings) -> L
     """Load, style and measure `doc` in `page`; raises Rejected for a refused document."""
     raw, url = _load_and_measure(page, doc, settings)
     _check_document(raw, settings)
+    _formulas_as_latex(raw)
     layout = _layout(raw, url)
     if not layout.pages:
         raise Rejected("empty_document", "no visible text or image")
@@ -453,6 +455,19 @@ def _check_text(raw: dict) -> None:
         raise Rejected("text_mismatch", f"pages give {len(pieces)} chars, the document "
                           f"{len(expected)}; first difference at {at}: "
                           f"{pieces[at:at + 20]!r} vs {expected[at:at + 20]!r}")
+
+
+def _formulas_as_latex(raw: dict) -> None:
+    """Formulas without a TeX annotation of their own come as [..., fence, MathML chars,
+    MathML markup]: written as LaTeX (documents.mathml), all of a document in one go. One
+    that does not convert shows its MathML characters, as the page does, and is no 'latex'."""
+    formulas = [piece for piece in raw["pieces"] if len(piece) > 5]
+    for piece, latex in zip(formulas, mathml.to_latex([piece.pop() for piece in formulas]), strict=True):
+        if latex is None:
+            piece[2] &= ~LATEX
+            piece[3] = piece[4]
+        else:
+            piece[3] = piece[3] + latex + piece[3]
 
 
 def squash(text: str) -> str:
