@@ -19,14 +19,17 @@ everything a tensor shows (widths, depth, MLP size, patch, SAM's window and glob
 blocks from its relative-position tables, SAM's head count from their width) is read from the
 tensors; only SigLIP's head count, which no shape shows, comes from the name.
 
-`convert_release(src, dst)` writes the transformers folder (`vlforge convert-checkpoint`);
+`convert_release(src, dst)` writes the transformers folder (`vlforge convert-checkpoint`): the
+model, its config and its processor (the stock image processor, the release folder's tokenizer,
+the chat template), so that `AutoModelForImageTextToText` and `AutoProcessor` load it offline;
 `release_state` gives the same tensors in memory (`weights.load_full` on a release folder).
 """
 
 from __future__ import annotations
 
+import json
 import re
-import shutil
+import sys
 from pathlib import Path
 
 from vlforge.trainer import weights
@@ -52,15 +55,14 @@ RELEASE_LLAMA_DEFAULTS = {
 }
 IMAGE_TOKEN = "<image_placeholder>"
 DEFAULT_IMAGE_TOKEN_ID = 100015  # DeepSeek-LLM's id of IMAGE_TOKEN
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "tokenizer.model", "added_tokens.json")
 
 
 # --- config ---------------------------------------------------------------------------------
 
 
-def release_config(folder: str | Path):
-    """DeepseekVLConfig (CLIPVisionTower) or DeepseekVLHybridConfig (HybridVisionTower)."""
+def release_config(folder: str | Path, tokenizer: str | Path | None = None):
+    """DeepseekVLConfig (CLIPVisionTower) or DeepseekVLHybridConfig (HybridVisionTower); the
+    image token id from `tokenizer`'s folder, else the release folder's."""
     from transformers import DeepseekVLConfig, DeepseekVLHybridConfig
 
     folder = Path(folder)
@@ -70,7 +72,7 @@ def release_config(folder: str | Path):
     params = vision.get("params", {})
     text = _llama_config(raw["language_config"])
     common = {"text_config": text, "tie_word_embeddings": text["tie_word_embeddings"],
-              "image_token_id": image_token_id(folder, text["vocab_size"])}
+              "image_token_id": image_token_id(Path(tokenizer or folder), text["vocab_size"])}
     if vision.get("cls") == "CLIPVisionTower":
         _check_aligner(raw["aligner_config"], "mlp_gelu", folder)
         return DeepseekVLConfig(vision_config=_siglip_config(params, shapes, SIGLIP_1_3B, folder),
@@ -225,11 +227,14 @@ def model_class(config):
     return DeepseekVLHybridForConditionalGeneration if hybrid else DeepseekVLForConditionalGeneration
 
 
-def convert_release(src: str | Path, dst: str | Path) -> Path:
-    """Write a release folder as a transformers folder (config, safetensors, tokenizer files).
+def convert_release(src: str | Path, dst: str | Path, tokenizer: str | Path | None = None) -> Path:
+    """Write a release folder as a complete transformers folder: config, safetensors, processor.
 
     Every parameter of the transformers class must come from the release tensors (else
     WeightsError); the output loads with `from_pretrained` and no missing or unexpected keys.
+    The processor (image processor, tokenizer, chat template: `processing.save_processor`)
+    takes the tokenizer of `tokenizer`, else of the release folder; with neither, only the
+    image processor is written and `AutoProcessor` cannot load the folder.
     """
     import torch
 
@@ -238,7 +243,8 @@ def convert_release(src: str | Path, dst: str | Path) -> Path:
         raise WeightsError(f"{src}: not a DeepSeek-VL release folder (see `checkpoint_layout`)")
     if dst.exists() and any(dst.iterdir()):
         raise WeightsError(f"{dst}: exists and is not empty; give a new folder")
-    config = release_config(src)
+    config = release_config(src, tokenizer)
+    tok = _release_tokenizer(Path(tokenizer or src), config)
     state, _ = release_state(src)
     config.dtype = next(iter(state.values())).dtype
     with torch.device("meta"):
@@ -250,10 +256,36 @@ def convert_release(src: str | Path, dst: str | Path) -> Path:
     model.load_state_dict(state, strict=True, assign=True)
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dst))
-    for name in TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
+    _write_processor(dst, config, tok)
     return dst
+
+
+def _release_tokenizer(folder: Path, config):
+    """The folder's tokenizer (None when it has none), checked against the model's vocabulary."""
+    from vlforge.trainer.tokenizer import load_tokenizer
+
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    tok = load_tokenizer(folder)
+    vocab = config.text_config.vocab_size
+    if len(tok) > vocab or tok.image_token_id != config.image_token_id:
+        raise WeightsError(f"{folder}: the tokenizer ({len(tok)} tokens, image token {tok.image_token_id}) "
+                           f"does not fit the model ({vocab} embedding rows, image token "
+                           f"{config.image_token_id})")
+    return tok
+
+
+def _write_processor(dst: Path, config, tokenizer) -> None:
+    # The tokenizer is written as the trainer loads it (byte-level, image token named), not
+    # copied: DeepSeek's tokenizer_config names LlamaTokenizerFast, which transformers 5 reads
+    # as SentencePiece and which lacks the `image_token` the DeepSeek-VL processors need.
+    from vlforge.trainer.images import image_processor
+    from vlforge.trainer.processing import save_processor
+
+    if tokenizer is None:
+        image_processor(config, stock=True).save_pretrained(str(dst))
+    else:
+        save_processor(dst, config, tokenizer)
 
 
 def add_convert_parser(sub) -> None:
@@ -265,10 +297,15 @@ def add_convert_parser(sub) -> None:
                                    "loads with from_pretrained.")
     p.add_argument("src", help="the release folder")
     p.add_argument("dst", help="the new transformers folder (must not exist or be empty)")
+    p.add_argument("--tokenizer", help="tokenizer folder for the processor (default: the release folder's)")
     p.set_defaults(handler=_cmd_convert)
 
 
 def _cmd_convert(args) -> int:
-    out = convert_release(args.src, args.dst)
-    print(f"{args.src} -> {out} ({model_class(release_config(args.src)).__name__})")
+    out = convert_release(args.src, args.dst, args.tokenizer)
+    kind = json.loads((out / "config.json").read_text())["architectures"][0]
+    print(f"{args.src} -> {out} ({kind})")
+    if not (out / "tokenizer.json").is_file():
+        print(f"note: {args.src} has no tokenizer.json and --tokenizer was not given: {out} holds the "
+              "image processor but no tokenizer, so AutoProcessor cannot load it", file=sys.stderr)
     return 0
