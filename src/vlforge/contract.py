@@ -87,11 +87,15 @@ class JobDedup:
 
     `field`: the metadata field holding the content digest (the corpus's dedup stage records
     it); `reason`: the reject reason; `enabled_option`: the dotted option that switches it on.
+    `index`: for matching other than equal digests (near-duplicate images), a factory of an
+    object whose `first(digest, key)` returns (first key, reason) for a repeat, else records
+    the digest and returns None; None: equal digests, with `reason`.
     """
 
     field: str
     reason: str
     enabled_option: str
+    index: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -41,19 +41,34 @@ def _index_digests(index: Path, field: str) -> Iterator[tuple[dict, str | None]]
         yield row, json.loads(row["metadata"]).get(field)
 
 
-def find_duplicates(layout: OutputLayout, field: str) -> list[dict]:
-    """Every sample whose `field` an earlier sample of the job had, with the key it repeats."""
-    first: dict[str, str] = {}
+class EqualDigests:
+    """The default matching of JobDedup: a repeat is a digest equal to an earlier one's."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        self.first_key: dict[str, str] = {}
+
+    def first(self, digest: str, key: str) -> tuple[str, str] | None:
+        if digest in self.first_key:
+            return self.first_key[digest], self.reason
+        self.first_key[digest] = key
+        return None
+
+
+def digest_index(dedup: JobDedup):
+    return dedup.index() if dedup.index is not None else EqualDigests(dedup.reason)
+
+
+def find_duplicates(layout: OutputLayout, dedup: JobDedup) -> list[dict]:
+    """Every sample whose digest repeats an earlier sample's, with the key it repeats and why."""
+    index = digest_index(dedup)
     duplicates = []
-    for index in sorted(layout.shards_dir.glob("*.parquet")):
-        for row, digest in _index_digests(index, field):
-            if digest is None:
-                continue
-            if digest in first:
+    for shard_index in sorted(layout.shards_dir.glob("*.parquet")):
+        for row, digest in _index_digests(shard_index, dedup.field):
+            found = None if digest is None else index.first(digest, row["key"])
+            if found is not None:
                 duplicates.append({"key": row["key"], "shard": row["shard"], "source": row["source"],
-                                   "duplicate_of": first[digest]})
-            else:
-                first[digest] = row["key"]
+                                   "duplicate_of": found[0], "reason": found[1]})
     return duplicates
 
 
@@ -63,23 +78,23 @@ class KeptCounter:
     A sample is counted when its digest is new to the tasks counted so far (or it has
     none). Whatever order tasks arrive in, the count over a set of tasks is the number of
     distinct digests among them, which only grows as tasks are added: the running count
-    never exceeds what the pass keeps of the whole job. Samples an earlier run's pass already
-    removed are absent from the indexes, so they are never counted either.
+    never exceeds what the pass keeps of the whole job (with near matching, a corpus's own
+    index, it is an estimate: which of two near images comes first can change). Samples an
+    earlier run's pass already removed are absent from the indexes, so they are never
+    counted either.
     """
 
-    def __init__(self, layout: OutputLayout, field: str):
+    def __init__(self, layout: OutputLayout, dedup: JobDedup):
         self.layout = layout
-        self.field = field
-        self.seen: set[str] = set()
+        self.field = dedup.field
+        self.index = digest_index(dedup)
 
     def kept(self, task_index: int) -> int:
         prefix = self.layout.task_prefix(task_index)
         kept = 0
-        for index in sorted(self.layout.shards_dir.glob(f"{prefix}-*.parquet")):
-            for _, digest in _index_digests(index, self.field):
-                kept += digest is None or digest not in self.seen
-                if digest is not None:
-                    self.seen.add(digest)
+        for shard_index in sorted(self.layout.shards_dir.glob(f"{prefix}-*.parquet")):
+            for row, digest in _index_digests(shard_index, self.field):
+                kept += digest is None or self.index.first(digest, row["key"]) is None
         return kept
 
 
@@ -103,10 +118,11 @@ def run_job_dedup(layout: OutputLayout, dedup: JobDedup) -> list[tuple[int, Reje
     if record.exists():
         duplicates = json.loads(record.read_text())["duplicates"]
     else:
-        duplicates = find_duplicates(layout, dedup.field)
+        duplicates = find_duplicates(layout, dedup)
         write_atomic(record, json.dumps({"field": dedup.field, "duplicates": duplicates},
                                         indent=1).encode())
     _remove_from_shards(layout, duplicates)
     return [(_task_of_shard(layout, d["shard"]),
-             Reject(d["source"], d["key"], "dedup_job", dedup.reason, f"same content as {d['duplicate_of']}"))
+             Reject(d["source"], d["key"], "dedup_job", d.get("reason", dedup.reason),
+                    f"same content as {d['duplicate_of']}"))
             for d in duplicates]

@@ -156,7 +156,7 @@ def _kept_counter(job: JobSpec, layout: OutputLayout) -> Callable[[int], int] | 
     """How the monitor counts a committed task's samples that the job-level dedup keeps."""
     if not _dedup_enabled(job):
         return None
-    return KeptCounter(layout, load_corpus(job.corpus_module).job_dedup.field).kept
+    return KeptCounter(layout, load_corpus(job.corpus_module).job_dedup).kept
 
 
 def _job_dedup(job: JobSpec, layout: OutputLayout, complete: bool) -> list[tuple[int, Reject]]:
