@@ -68,7 +68,9 @@ class LoadReport:
     ignored: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"{self.source} ({self.layout}): loaded {len(self.loaded)} tensors"
+        # every model tensor is either loaded or a listed new layer (anything else fails the load)
+        total = len(self.loaded) + len(self.new_layers)
+        text = f"{self.source} ({self.layout}): loaded {len(self.loaded)} of the model's {total} tensors"
         if self.new_layers:
             text += f"; new layers left at their init: {_grouped(self.new_layers, modules=True)}"
         if self.ignored:
