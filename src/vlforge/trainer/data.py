@@ -100,10 +100,13 @@ class SkipRecord(Exception):
 @dataclass
 class Example:
     key: str
-    modality: str  # "language" or "multimodal"
+    modality: str  # "language" or "multimodal" (Janus also "generation")
     input_ids: list[int]
     labels: list[int]
     images: list[bytes] = field(default_factory=list)  # encoded, one per image-token run, in order
+    # Janus text-to-image: the VQ id at each generation-image position, -100 elsewhere
+    # (aligned with input_ids); None for every other kind of example.
+    image_ids: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -341,8 +344,8 @@ class ShardSource:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         self.kind, self.encoder, self.seed, self.shuffle = kind, encoder, seed, shuffle
-        self.rank, self.world_size = rank, world_size
-        self.records = [r for r in index_shards(paths) if _wanted(r, kind, modality)]
+        self.rank, self.world_size, self._modality_filter = rank, world_size, modality
+        self.records = [r for r in index_shards(paths) if self.usable(r)]
         self.modality = modality or (kind if kind != "sft" else None)
         self.per_rank = len(self.records) // world_size
         if self.per_rank == 0:
@@ -354,6 +357,10 @@ class ShardSource:
         self._order_cache: tuple[int, np.ndarray] | None = None
         self._current: list[Example] | None = None  # examples of the record at the cursor
         self._emitted_this_epoch = False
+
+    def usable(self, ref: RecordRef) -> bool:
+        """Whether a record can give this source's examples (subclasses read other kinds)."""
+        return _wanted(ref, self.kind, self._modality_filter)
 
     def __len__(self) -> int:
         """Records this rank reads per epoch."""

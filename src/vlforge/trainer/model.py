@@ -40,10 +40,19 @@ from transformers import (
     DeepseekVLForConditionalGeneration,
     DeepseekVLHybridConfig,
     DeepseekVLHybridForConditionalGeneration,
+    JanusForConditionalGeneration,
     PretrainedConfig,
 )
 
 from vlforge.errors import VlforgeError
+from vlforge.trainer.janus_model import (
+    build_janus,
+    is_janus,
+    janus_fsdp_units,
+    janus_image_work,
+    janus_parameter_groups,
+    janus_stage_groups,
+)
 from vlforge.trainer.presets import ModelConfig, hf_config, resolve_config
 
 IGNORE_INDEX = -100
@@ -71,7 +80,12 @@ def is_hybrid(model_or_config: VLModel | PretrainedConfig) -> bool:
 
 def build_from_config(config: PretrainedConfig, *, attention: str = "sdpa",
                       dtype: torch.dtype | None = None) -> VLModel:
-    """A randomly initialised model of a DeepseekVL(Hybrid)Config (under the current seed)."""
+    """A randomly initialised model of a DeepseekVL(Hybrid)Config or JanusConfig (under the
+    current seed); Janus as `janus_model.JanusTrainer`."""
+    if is_janus(config):
+        model = build_janus(config)
+        set_attention(model, attention)
+        return model.to(dtype) if dtype is not None else model
     cls = DeepseekVLHybridForConditionalGeneration if is_hybrid(config) else DeepseekVLForConditionalGeneration
     model = cls(config)
     set_attention(model, attention)
@@ -97,7 +111,8 @@ def check_matches_preset(config: PretrainedConfig, cfg: ModelConfig, source: str
     """A folder's model must have the preset's shape: the data side (image sizes, image
     tokens) and the stage plans go by the preset."""
     vision = config.vision_config
-    found = {"vision": "hybrid" if is_hybrid(config) else "siglip", "low_res_size": vision.image_size,
+    kind = "janus" if is_janus(config) else "hybrid" if is_hybrid(config) else "siglip"
+    found = {"vision": kind, "low_res_size": vision.image_size,
              "grid": vision.image_size // vision.patch_size,
              "llm_width": config.text_config.hidden_size,
              "llm_layers": config.text_config.num_hidden_layers}
@@ -176,7 +191,9 @@ def sequence_logprob(model: nn.Module, inputs: dict, labels: torch.Tensor, *, av
 
 def parameter_groups(model: VLModel) -> dict[str, list[nn.Module | nn.Parameter]]:
     """The modules (and the hybrid's alpha parameter) of each group; `sam` is empty for the
-    SigLIP-only model."""
+    SigLIP-only model. Janus models have their own groups (`janus_model.JANUS_GROUPS`)."""
+    if is_janus(model):
+        return janus_parameter_groups(model)
     inner = model.model
     if is_hybrid(model):
         adaptor = [getattr(inner, name) for name in HYBRID_ADAPTOR] + [inner.high_res_vision_alpha]
@@ -195,22 +212,30 @@ def group_parameter_names(model: VLModel) -> dict[str, list[str]]:
     """Fully qualified parameter names per group (as in `model.named_parameters()`)."""
     owner = {id(p): group for group, parts in parameter_groups(model).items()
              for part in parts for p in _parameters(part)}
-    names: dict[str, list[str]] = {g: [] for g in GROUPS}
+    names: dict[str, list[str]] = {g: [] for g in parameter_groups(model)}
     for name, param in model.named_parameters():
         names[owner[id(param)]].append(name)
     return names
 
 
-def set_trainable_for_stage(model: VLModel, stage: int) -> dict[str, bool]:
+def stage_groups(model: VLModel, stage: int, train_siglip: bool = True) -> tuple[str, ...]:
+    """The groups a stage trains; `train_siglip` is Janus's stage III setting."""
+    if is_janus(model):
+        return janus_stage_groups(stage, train_siglip)
+    if stage not in STAGE_TRAINABLE:
+        raise ValueError(f"stage must be one of {sorted(STAGE_TRAINABLE)}, got {stage!r}")
+    return STAGE_TRAINABLE[stage]
+
+
+def set_trainable_for_stage(model: VLModel, stage: int, train_siglip: bool = True) -> dict[str, bool]:
     """requires_grad per the spec's stage table; returns {group: trainable}.
 
     Call before wrapping with FSDP and before building the optimizer (which should take
     only parameters with requires_grad).
     """
-    if stage not in STAGE_TRAINABLE:
-        raise ValueError(f"stage must be one of {sorted(STAGE_TRAINABLE)}, got {stage!r}")
-    trainable = {g: g in STAGE_TRAINABLE[stage] for g in GROUPS}
-    for group, parts in parameter_groups(model).items():
+    groups = parameter_groups(model)
+    trainable = {g: g in stage_groups(model, stage, train_siglip) for g in groups}
+    for group, parts in groups.items():
         for part in parts:
             for param in _parameters(part):
                 param.requires_grad_(trainable[group])
@@ -225,6 +250,8 @@ def fsdp_units(model: VLModel) -> list[nn.Module]:
     is the size of several decoder layers; the adaptor and final norm stay in the root. A
     tied head shares the embedding's weight, so it is not listed.
     """
+    if is_janus(model):
+        return janus_fsdp_units(model)
     inner = model.model
     units: list[nn.Module] = [inner.vision_model]
     if is_hybrid(model):
@@ -276,6 +303,8 @@ def flops_per_token(model_or_config: VLModel | ModelConfig | str, seq_len: int) 
 def _image_work(model: VLModel) -> list[tuple[str, int, int]]:
     """(group, parameters, output positions per image) of every part an image runs through,
     one entry per call: each weight is used once per output position."""
+    if is_janus(model):
+        return janus_image_work(model)
     inner, vision = model.model, model.config.vision_config
     grid = vision.image_size // vision.patch_size
     work = [("siglip", sum(p.numel() for p in inner.vision_model.parameters()), grid**2),
@@ -293,20 +322,21 @@ def _image_work(model: VLModel) -> list[tuple[str, int, int]]:
     return work
 
 
-def flops_per_image(model_or_config: VLModel | ModelConfig | str, stage: int) -> float:
+def flops_per_image(model_or_config: VLModel | ModelConfig | str, stage: int, train_siglip: bool = True) -> float:
     """FLOPs per image for the towers and adaptor in a stage: 2 N per output position forward,
     x3 when the part trains (frozen towers get no backward at all). The adaptor always
     trains. Attention-score FLOPs of the towers are left out (small at these widths).
     """
-    trains = STAGE_TRAINABLE[stage]
+    model = _shape_model(model_or_config)
+    trains = stage_groups(model, stage, train_siglip)
     return sum((6.0 if group in trains else 2.0) * params * positions
-               for group, params, positions in _image_work(_shape_model(model_or_config)))
+               for group, params, positions in _image_work(model))
 
 
 def describe(model: VLModel, name: str) -> str:
     """One line for logs: preset, parameter counts per group in millions."""
     counts = parameter_counts(model)
-    parts = ", ".join(f"{g} {counts[g] / 1e6:.1f}M" for g in GROUPS if counts[g])
+    parts = ", ".join(f"{g} {counts[g] / 1e6:.1f}M" for g in parameter_groups(model) if counts[g])
     cls = type(model).__name__.removeprefix("FSDP")  # fully_shard renames the class
     return f"{name} ({cls}): {counts['total'] / 1e6:.1f}M params ({parts})"
 
@@ -323,7 +353,9 @@ def save_model(config: PretrainedConfig, state_dict: dict[str, torch.Tensor], ou
     a state dict that does not fill every parameter is an error.
     """
     with torch.device("meta"):
-        shell = build_from_config(config)
+        # Janus: transformers' own class (JanusTrainer only adds a forward), so the folder's
+        # `architectures` names a class any transformers user has.
+        shell = JanusForConditionalGeneration(config) if is_janus(config) else build_from_config(config)
     state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu()
              for k, v in state_dict.items()}
     shell.load_state_dict(state, strict=True, assign=True)

@@ -1,4 +1,5 @@
-"""Model shapes for DeepSeek-VL: the released 1.3B and 7B, and tiny test shapes.
+"""Model shapes for DeepSeek-VL (the released 1.3B and 7B) and Janus (1.3B, Pro-1B, Pro-7B),
+and tiny test shapes of each.
 
 A `ModelConfig` is plain data; `hf_config` turns it into the transformers configuration the
 trainer's model is built from: `DeepseekVLConfig` (SigLIP only, the 1.3B) or
@@ -6,7 +7,10 @@ trainer's model is built from: `DeepseekVLConfig` (SigLIP only, the 1.3B) or
 `SiglipVisionConfig`, `SamVisionConfig` and `LlamaConfig`, with the released models' values
 (transformers' conversion of deepseek-ai/deepseek-vl-{1.3b,7b}-*: SigLIP-L/16 at 384 with
 exact GELU and no pooling head, SAM ViT-B at 1024, DeepSeek-LLM as Llama, untied head,
-16384 positions).
+16384 positions). Janus presets (`vision="janus"`) give a `JanusConfig`: the understanding
+tower as `JanusVisionConfig` (SigLIP-L/16 at 384, a 2-layer aligner), the VQ tokenizer as
+`JanusVQVAEConfig` (LlamaGen's: 16384 codes of 8 dims, downsampling 16, so 24x24 = 576 ids),
+DeepSeek-LLM as Llama (untied head).
 
 What the data side needs from a preset:
 - `image_size`: the high-resolution square (SAM's 1024) of the hybrid model, or the SigLIP
@@ -26,12 +30,16 @@ from typing import Any
 from transformers import (
     DeepseekVLConfig,
     DeepseekVLHybridConfig,
+    JanusConfig,
+    JanusVisionConfig,
+    JanusVQVAEConfig,
     LlamaConfig,
     PretrainedConfig,
     SamVisionConfig,
     SiglipVisionConfig,
 )
 
+VISIONS = ("hybrid", "siglip", "janus")
 # Normalisation of each tower, from the spec: the image processor applies it, the model takes
 # normalised pixels.
 SIGLIP_MEAN = (0.5, 0.5, 0.5)
@@ -47,8 +55,9 @@ SIGLIP_MEAN_COLOUR = (127, 127, 127)
 class ModelConfig:
     """One model shape.
 
-    `vision` is "hybrid" (SigLIP low-res + SAM high-res, split-MLP adaptor) or "siglip"
-    (SigLIP only, plain 2-layer GELU MLP). `llm` never carries `vocab_size` as a fixed truth:
+    `vision` is "hybrid" (SigLIP low-res + SAM high-res, split-MLP adaptor), "siglip"
+    (SigLIP only, plain 2-layer GELU MLP) or "janus" (SigLIP for understanding, the `vq`
+    tokenizer for generation; `siglip` then holds `JanusVisionConfig` fields). `llm` never carries `vocab_size` as a fixed truth:
     `build_model` takes the vocabulary size from the tokenizer; `vocab_size` here is the
     nominal size used for parameter counts and FLOP estimates.
     """
@@ -58,6 +67,7 @@ class ModelConfig:
     siglip: dict[str, Any]
     llm: dict[str, Any]
     sam: dict[str, Any] | None = None
+    vq: dict[str, Any] | None = None  # Janus: JanusVQVAEConfig fields
     image_size: int = 384
     low_res_size: int = 384
     num_image_tokens: int = 576
@@ -83,8 +93,8 @@ class ModelConfig:
         return self.low_res_size // int(self.siglip["patch_size"])
 
     def validate(self) -> None:
-        if self.vision not in ("hybrid", "siglip"):
-            raise ValueError(f"vision must be 'hybrid' or 'siglip', got {self.vision!r}")
+        if self.vision not in VISIONS:
+            raise ValueError(f"vision must be one of {VISIONS}, got {self.vision!r}")
         if self.siglip.get("image_size", self.low_res_size) != self.low_res_size:
             raise ValueError("siglip['image_size'] must equal low_res_size")
         if self.low_res_grid**2 != self.num_image_tokens:
@@ -95,7 +105,9 @@ class ModelConfig:
         if self.vision == "hybrid":
             self._validate_hybrid()
         elif self.image_size != self.low_res_size:
-            raise ValueError("a SigLIP-only model takes image_size == low_res_size")
+            raise ValueError("a SigLIP-only or Janus model takes image_size == low_res_size")
+        if self.vision == "janus":
+            self._validate_janus()
 
     def _validate_hybrid(self) -> None:
         if self.sam is None:
@@ -104,6 +116,20 @@ class ModelConfig:
             raise ValueError("sam['image_size'] must equal image_size")
         if self.llm_width % 2:
             raise ValueError("the hybrid split MLP needs an even LLM width")
+
+    def _validate_janus(self) -> None:
+        if self.vq is None:
+            raise ValueError("a Janus model needs a 'vq' sub-config")
+        # transformers sets the VQ grid to SigLIP's (JanusConfig.num_patches): one generation
+        # image is as many ids as one understanding image has tokens.
+        downsample = 2 ** (len(self.vq["channel_multiplier"]) - 1)
+        if downsample * self.low_res_grid != self.image_size:
+            raise ValueError(f"the VQ model downsamples by {downsample}: a {self.image_size} px image gives "
+                             f"{self.image_size // downsample} ids a side, SigLIP {self.low_res_grid}")
+
+    @property
+    def is_janus(self) -> bool:
+        return self.vision == "janus"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,6 +205,50 @@ def _tiny_llm() -> dict[str, Any]:
     )
 
 
+def _janus_siglip(projection_dim: int) -> dict[str, Any]:
+    # JanusVisionConfig: SigLIP-L/16 at 384 (exact GELU, no pooling head), then the
+    # understanding aligner (depth 2) to the LLM width.
+    return dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, image_size=384,
+                patch_size=16, mlp_ratio=4.0, layer_norm_eps=1e-6, hidden_act="gelu",
+                projection_dim=projection_dim, depth=2, num_image_tokens=576)
+
+
+def _janus_vq(llm_width: int) -> dict[str, Any]:
+    # LlamaGen's VQ-16 (transformers' JanusVQVAEConfig defaults): 16384 codes of 8 dims,
+    # downsampling 16; the generation aligner (2 layers) and head work at the LLM width.
+    return dict(embed_dim=8, num_embeddings=16384, base_channels=128, channel_multiplier=[1, 1, 2, 2, 4],
+                num_res_blocks=2, latent_channels=256, projection_dim=llm_width,
+                image_token_embed_dim=llm_width, num_hidden_layers=2, hidden_act="gelu")
+
+
+def tiny_janus_vq() -> dict[str, Any]:
+    """The VQ model of `tiny-janus`: 384 px -> 24x24 = 576 ids as the released one, at toy
+    widths (1024 codes). The data side's tiny VQ checkpoint must have this shape."""
+    return dict(embed_dim=8, num_embeddings=1024, base_channels=32, channel_multiplier=[1, 1, 1, 1, 2],
+                num_res_blocks=1, latent_channels=32, projection_dim=64, image_token_embed_dim=64,
+                num_hidden_layers=2, hidden_act="gelu")
+
+
+def _tiny_janus_siglip() -> dict[str, Any]:
+    # The real 384 px / patch 16 grid (576 tokens), toy widths.
+    return dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=384, patch_size=16,
+                mlp_ratio=2.0, layer_norm_eps=1e-6, hidden_act="gelu", projection_dim=64, depth=2,
+                num_image_tokens=576)
+
+
+def _janus_presets() -> list[ModelConfig]:
+    # LLM shapes: Janus 1.3B runs DeepSeek-LLM-1.3B (as deepseek-vl-1.3b); Janus-Pro-1B the
+    # 1.5B (intermediate 5632); Janus-Pro-7B DeepSeek-LLM-7B.
+    shapes = {"janus-1.3b": (2048, 24, 16, 5504), "janus-pro-1b": (2048, 24, 16, 5632),
+              "janus-pro-7b": (4096, 30, 32, 11008)}
+    presets = [ModelConfig(name=name, vision="janus", siglip=_janus_siglip(width),
+                           llm=_deepseek_llm(width, layers, heads, inter), vq=_janus_vq(width))
+               for name, (width, layers, heads, inter) in shapes.items()]
+    presets.append(ModelConfig(name="tiny-janus", vision="janus", siglip=_tiny_janus_siglip(), llm=_tiny_llm(),
+                               vq=tiny_janus_vq(), max_seq_len=1024, vocab_size=512))
+    return presets
+
+
 def _build_presets() -> dict[str, ModelConfig]:
     presets = [
         ModelConfig(
@@ -203,7 +273,7 @@ def _build_presets() -> dict[str, ModelConfig]:
             low_res_size=384, image_mean_colour=CLIP_MEAN_COLOUR,
         ),
     ]
-    return {p.name: p for p in presets}
+    return {p.name: p for p in presets + _janus_presets()}
 
 
 PRESETS: dict[str, ModelConfig] = _build_presets()
@@ -222,11 +292,16 @@ def resolve_config(preset: str | ModelConfig) -> ModelConfig:
 
 def hf_config(cfg: str | ModelConfig, vocab_size: int, image_token_id: int) -> PretrainedConfig:
     """The transformers configuration of a preset: DeepseekVLConfig for SigLIP-only shapes,
-    DeepseekVLHybridConfig for SigLIP + SAM; the vocabulary is the tokenizer's."""
+    DeepseekVLHybridConfig for SigLIP + SAM, JanusConfig for Janus; the vocabulary is the
+    tokenizer's."""
     cfg = resolve_config(cfg)
     if not 0 <= image_token_id < vocab_size:
         raise ValueError(f"image_token_id {image_token_id} outside a vocabulary of {vocab_size}")
     text = LlamaConfig(**cfg.llm, vocab_size=vocab_size)
+    if cfg.is_janus:
+        return JanusConfig(text_config=text, vision_config=JanusVisionConfig(**cfg.siglip),
+                           vq_config=JanusVQVAEConfig(**cfg.vq), image_token_id=image_token_id,
+                           tie_word_embeddings=text.tie_word_embeddings)
     common = dict(text_config=text, vision_config=SiglipVisionConfig(**cfg.siglip),
                   image_token_id=image_token_id, tie_word_embeddings=text.tie_word_embeddings)
     if cfg.vision == "hybrid":
