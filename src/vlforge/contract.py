@@ -229,6 +229,7 @@ _CORPUS_MODULES = {
     "sft": "vlforge.pipelines.sft",
     "arxiv": "vlforge.pipelines.arxiv",
     "pdf": "vlforge.pipelines.pdf",
+    "captions": "vlforge.pipelines.captions",
 }
 
 
