@@ -1,7 +1,8 @@
 """The documented recipe "Stage 3 from the released model" (configs/sft-from-release.yaml), run
 as the README says, with its paths and the preset overridden by --set: a tiny release-layout
 folder (and the same converted to a transformers folder) and the SFT shards of `vlforge run sft`
-on the bundled conversations, 2 steps on CPU."""
+on the bundled conversations, 2 steps on CPU. Also the README Training section's device
+choices (attention kernel, mixed precision) that no other test holds."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ from pathlib import Path
 import pytest
 import torch
 from test_trainer_loop import records, run_ranks
-from tiny_checkpoints import model_class, random_model, write_release
+from tiny_checkpoints import VOCAB, config, model_class, write_release
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vlforge.trainer import convert
+from vlforge.trainer.config import load_train_config
+from vlforge.trainer.distributed import DistEnv, mixed_precision_policy
+from vlforge.trainer.tokenizer import load_tokenizer
+from vlforge.trainer.train import _attention
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "sft-from-release.yaml"
 CONVERSATIONS = REPO / "examples" / "sft" / "conversations.jsonl"
+EXTRA_TOKENS = ["<extra-0>", "<extra-1>", "<extra-2>", "<extra-3>"]
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +39,17 @@ def sft_shards(tmp_path_factory) -> Path:
 
 def tiny_release(folder: Path):
     """A release folder of preset tiny-siglip's shape (SigLIP 32 px, patch 8: 16 image tokens;
-    Llama 64 wide, 2 layers). The hybrid has no tiny release shape: the release resizes the
+    Llama 64 wide, 2 layers) whose tokenizer has 4 tokens more than the byte tokenizer the
+    run would otherwise use. The hybrid has no tiny release shape: the release resizes the
     SAM map to 96x96, which fits SigLIP's 24x24 grid only."""
-    model = random_model("simple", seed=3, image_size=32, patch_size=8)
+    torch.manual_seed(3)
+    cfg = config("simple", image_size=32, patch_size=8)
+    cfg.text_config.vocab_size = VOCAB + len(EXTRA_TOKENS)
+    model = model_class("simple")(cfg).eval()
     write_release(model, folder)
+    tokenizer = load_tokenizer(folder)
+    tokenizer.add_tokens(EXTRA_TOKENS)
+    tokenizer.save_pretrained(folder)
     raw = json.loads((folder / "config.json").read_text())
     raw["vision_config"]["params"]["image_size"] = 32
     (folder / "config.json").write_text(json.dumps(raw))
@@ -66,10 +79,26 @@ def test_sft_recipe_from_a_released_model(tmp_path, sft_shards, layout):
                                                                 local_files_only=True)
     assert type(trained) is model_class("simple")
     assert not any(info.values()), info  # no missing, unexpected or mismatched keys
-    assert AutoProcessor.from_pretrained(export, local_files_only=True).tokenizer.image_token_id == \
-        trained.config.image_token_id
+    # the run's tokenizer was the folder's (the export writes the run's)
+    tokenizer = AutoProcessor.from_pretrained(export, local_files_only=True).tokenizer
+    assert tokenizer.image_token_id == trained.config.image_token_id
+    assert len(tokenizer) == VOCAB + len(EXTRA_TOKENS) and "<extra-3>" in tokenizer.get_vocab()
     before, after = source.state_dict(), trained.state_dict()
     # stage 3 trains the LLM, the aligner and SigLIP: they moved from the released weights
     for name in ("model.language_model.layers.0.mlp.up_proj.weight", "model.aligner.linear1.weight",
                  "model.vision_model.encoder.layers.0.mlp.fc1.weight"):
         assert not torch.equal(before[name], after[name]), name
+
+
+def test_attention_and_precision_follow_packing_and_the_device():
+    """README: `attention: auto` is flex_attention for packed rows on CUDA, sdpa elsewhere;
+    bf16 parameters with fp32 reductions on GPUs, fp32 on CPU."""
+    cuda, cpu = (DistEnv(0, 1, 0, torch.device(kind)) for kind in ("cuda", "cpu"))
+    packed = load_train_config(None, ("data.packing=true",), stage=2)
+    unpacked = load_train_config(None, ("data.packing=false",), stage=2)
+    assert (_attention(packed, cuda), _attention(unpacked, cuda), _attention(packed, cpu)) == \
+        ("flex_attention", "sdpa", "sdpa")
+    assert _attention(load_train_config(None, ("data.packing=true", "attention=eager"), stage=2), cuda) == "eager"
+    on_gpu, on_cpu = mixed_precision_policy("auto", cuda.device), mixed_precision_policy("auto", cpu.device)
+    assert (on_gpu.param_dtype, on_gpu.reduce_dtype) == (torch.bfloat16, torch.float32)
+    assert on_cpu.param_dtype is None
