@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_trainer_loop import records, run_ranks
-from tiny_checkpoints import VOCAB, config, model_class, write_release
+from tiny_checkpoints import IMAGE_TOKEN_ID, VOCAB, config, model_class, write_release
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from vlforge.trainer import convert
@@ -102,3 +102,11 @@ def test_attention_and_precision_follow_packing_and_the_device():
     on_gpu, on_cpu = mixed_precision_policy("auto", cuda.device), mixed_precision_policy("auto", cpu.device)
     assert (on_gpu.param_dtype, on_gpu.reduce_dtype) == (torch.bfloat16, torch.float32)
     assert on_cpu.param_dtype is None
+
+
+def test_second_sam_branch_starts_switched_off():
+    """README: a stage 1 from parts leaves the hybrid's second-branch scale at its init, 0."""
+    from vlforge.trainer.model import build_model
+
+    model = build_model("tiny", VOCAB, IMAGE_TOKEN_ID)
+    assert model.model.high_res_vision_alpha.abs().max().item() == 0
