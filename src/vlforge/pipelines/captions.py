@@ -133,6 +133,8 @@ def _items(part: Part, ctx: TaskContext) -> Iterator[CaptionItem]:
     opts = ctx.option("captions")
     path, suffix = part.path, Path(part.path).suffix.lower()
     root = Path(opts["image_root"]) if opts["image_root"] else Path(path).parent
+    if _is_class_map(path, opts):
+        return  # the class map given among the inputs is no item
     if suffix == ".json":
         yield from annotation_json_items(path, root, opts["max_image_bytes"])
     elif suffix == ".jsonl":
@@ -145,9 +147,9 @@ def _items(part: Part, ctx: TaskContext) -> Iterator[CaptionItem]:
         yield class_folder_item(path, _class_map(opts["classes"]), opts["max_image_bytes"])
     elif suffix in IMAGE_SUFFIXES:
         yield caption_folder_item(path, opts["max_image_bytes"])
-    elif suffix == ".txt" and not _is_class_map(path, opts) and image_of_caption_file(Path(path)) is None:
+    elif suffix == ".txt" and image_of_caption_file(Path(path)) is None:
         yield CaptionItem("file", error=Rejected("missing_image", "a .txt caption with no image of the same name"))
-    # else: a caption file read with its image, or the class map itself: no item of its own
+    # else: a caption file, read with its image: no item of its own
 
 
 def _is_class_map(path: str, opts: dict) -> bool:
