@@ -37,6 +37,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
         "siglip": None,
         "sam": None,
         "llm": None,
+        "vq": None,  # Janus: the VQ model folder (JanusVQVAE) stage I starts from, with siglip and llm
+        # Janus stage III: train SigLIP too (the spec's table: everything but the VQ model);
+        # false freezes it.
+        "train_siglip": True,
         "tokenizer": None,  # a tokenizer folder; None = the LLM's folder, else the built-in test tokenizer
         # Embedding rows: None = the tokenizer's size; larger pads the vocabulary (DeepSeek-LLM
         # has 102400 rows for ~100k tokens; benchmarks use it to get the real head size).
@@ -58,6 +62,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
         "sft_share": 0.0,  # share of SFT conversations mixed into stage 2 (per modality)
         "prefetch": 2,  # batches made ahead in a background thread (0: made inline)
         "image_workers": 0,  # threads decoding a batch's images (0: the loader thread)
+        # Janus presets only (see trainer/janus_train.py):
+        "captions": [],  # captions-corpus shards: understanding (image -> caption) and generation
+        "imagenet": [],  # class-name shards (`<category_name><image>`): generation before the switch
+        # understanding : text : generation; None = the published SFT ratio of the preset
+        # (Janus 7:3:10, Janus-Pro 5:1:4) in stages II-III, 1:0:1 in stage I
+        "janus_ratio": None,
+        "curriculum_switch": 0.6667,  # fraction of the stage's steps on ImageNet before captions (II)
+        "first_sentence_share": 0.25,  # generation captions cut to their first sentence
+        "uncond_share": 0.1,  # generation prompts replaced by the unconditional one (CFG)
     },
     "optim": {
         "lr": None,
@@ -85,6 +98,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
         "mc_set": None,  # multiple-choice JSONL (evaluation.make_mc_set writes one)
         "every": 0,  # evaluate every N steps (0: only at the end when mc_set is given)
         "max_items": 0,  # 0 = all
+        "prompts": [],  # Janus: prompts drawn (CFG 5) onto output_dir/samples/step-N.png at eval steps
     },
     "activation_checkpointing": False,
     # The language model's attention kernel: auto = flex_attention for packed rows on CUDA
@@ -107,6 +121,8 @@ class ModelOptions:
     llm: str | None
     tokenizer: str | None
     vocab_size: int | None
+    vq: str | None = None
+    train_siglip: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,6 +139,12 @@ class DataOptions:
     sft_share: float
     prefetch: int
     image_workers: int
+    captions: tuple[str, ...] = ()
+    imagenet: tuple[str, ...] = ()
+    janus_ratio: tuple[float, float, float] | None = None
+    curriculum_switch: float = 2 / 3
+    first_sentence_share: float = 0.25
+    uncond_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -148,6 +170,7 @@ class TrainConfig:
     log_every: int
     export: bool
     peak_tflops: float | None
+    eval_prompts: tuple[str, ...] = ()
 
     def grad_accum(self, world_size: int) -> int:
         """Micro-batches per rank per optimizer step; the global batch must split evenly."""
@@ -180,8 +203,9 @@ def load_train_config(config_file: str | None = None, assignments: tuple[str, ..
 def build_train_config(options: dict) -> TrainConfig:
     options = _rooted(options)
     stage = _stage(options["stage"])
-    model = ModelOptions(**{k: _optional_str(options["model"], k) for k in ("siglip", "sam", "llm", "tokenizer")},
+    model = ModelOptions(**{k: _optional_str(options["model"], k) for k in ("siglip", "sam", "llm", "tokenizer", "vq")},
                          preset=str(options["model"]["preset"]),
+                         train_siglip=bool(options["model"]["train_siglip"]),
                          vocab_size=_maybe(int, options["model"]["vocab_size"], "model.vocab_size"))
     plan = _plan(options, model.preset, stage)
     output_dir = Path(_for_stage(str(options["output_dir"]), stage))
@@ -198,6 +222,7 @@ def build_train_config(options: dict) -> TrainConfig:
         mc_set=Path(ev["mc_set"]) if ev["mc_set"] else None,
         eval_every=_non_negative(ev["every"], "eval.every"),
         eval_max_items=_non_negative(ev["max_items"], "eval.max_items"),
+        eval_prompts=tuple(str(p) for p in ev["prompts"]),
         activation_checkpointing=bool(options["activation_checkpointing"]),
         attention=_choice(options["attention"], "attention", ("auto", "sdpa", "flex_attention", "eager")),
         mixed_precision=_choice(options["mixed_precision"], "mixed_precision", ("auto", "bf16", "fp32")),
@@ -222,9 +247,9 @@ def _rooted(options: dict) -> dict:
     rooted = {**options, "output_dir": under(options["output_dir"]),
               "data": {**options["data"]}, "eval": {**options["eval"]},
               "checkpoint": {**options["checkpoint"]}, "model": {**options["model"]}}
-    for part in ("siglip", "sam", "llm", "tokenizer"):
+    for part in ("siglip", "sam", "llm", "tokenizer", "vq"):
         rooted["model"][part] = under(options["model"][part])
-    for kind in ("language", "multimodal", "sft"):
+    for kind in ("language", "multimodal", "sft", "captions", "imagenet"):
         rooted["data"][kind] = [under(p) for p in options["data"][kind]]
     rooted["eval"]["mc_set"] = under(options["eval"]["mc_set"])
     rooted["checkpoint"]["init_from"] = under(options["checkpoint"]["init_from"])
@@ -304,7 +329,28 @@ def _data(data: dict, plan: TrainingStagePlan) -> DataOptions:
         sft_share=_fraction(data["sft_share"], "data.sft_share"),
         prefetch=_non_negative(data["prefetch"], "data.prefetch"),
         image_workers=_non_negative(data["image_workers"], "data.image_workers"),
+        captions=tuple(data["captions"]), imagenet=tuple(data["imagenet"]),
+        janus_ratio=_janus_ratio(data["janus_ratio"]),
+        curriculum_switch=_fraction(data["curriculum_switch"], "data.curriculum_switch"),
+        first_sentence_share=_fraction(data["first_sentence_share"], "data.first_sentence_share"),
+        uncond_share=_fraction(data["uncond_share"], "data.uncond_share"),
     )
+
+
+def _janus_ratio(value: Any) -> tuple[float, float, float] | None:
+    """None, or understanding : text : generation as three non-negative numbers."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # --set data.janus_ratio=7,3,10
+        value = value.split(",")
+    try:
+        parts = tuple(float(p) for p in value)
+    except (TypeError, ValueError):
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0 or sum(parts) <= 0:
+        raise VlforgeError(f"data.janus_ratio must be three non-negative numbers (understanding, text, "
+                           f"generation) with a positive sum, e.g. [7, 3, 10], not {value!r}")
+    return parts
 
 
 def parse_ratio(ratio: Any) -> float:

@@ -50,6 +50,14 @@ from vlforge.trainer.distributed import (
 )
 from vlforge.trainer.evaluation import evaluate_mc, load_mc_set
 from vlforge.trainer.images import image_processor
+from vlforge.trainer.janus_data import janus_tokenizer
+from vlforge.trainer.janus_train import janus_batches, janus_loss, render_prompts, save_janus_extras
+from vlforge.trainer.janus_weights import (
+    is_janus_folder,
+    load_janus_full,
+    load_janus_parts,
+    read_janus_config,
+)
 from vlforge.trainer.metrics import MetricsLog, StepClock, StepStats, peak_flops, train_record
 from vlforge.trainer.mixing import MixedBatches
 from vlforge.trainer.model import (
@@ -121,15 +129,21 @@ def setup_run(config: TrainConfig, env: DistEnv, resume_from: Path | None = None
     accum = config.grad_accum(env.world_size)  # before the slow parts: a bad batch size fails at once
     preset = resolve_config(config.model.preset)
     tokenizer = load_tokenizer(_tokenizer_path(config))
+    if preset.is_janus:
+        tokenizer = janus_tokenizer(tokenizer)
+        if config.mc_set:
+            raise VlforgeError("eval.mc_set scores DeepSeek-VL's chat format; a Janus run renders eval.prompts")
     model, init_checkpoint = _initial_model(config, tokenizer, preset, resume_from, env)
-    set_trainable_for_stage(model, config.stage)
-    fpt, fpi = flops_per_token(model, config.plan.seq_len), flops_per_image(model, config.stage)
+    set_trainable_for_stage(model, config.stage, config.model.train_siglip)
+    fpt = flops_per_token(model, config.plan.seq_len)
+    fpi = flops_per_image(model, config.stage, config.model.train_siglip)
     model = _distribute(model, config, env)
     if init_checkpoint is not None:
         ckpt.load_model_weights(init_checkpoint, model)
     optimizer = _optimizer(model, config)
     scheduler = build_scheduler(optimizer, config.plan)
-    batches = build_batches(config, tokenizer, preset, env, accum)
+    make_batches = janus_batches if preset.is_janus else build_batches
+    batches = make_batches(config, tokenizer, preset, env, accum)
     start = 0
     if resume_from is not None:
         start = _resume(resume_from, model, optimizer, scheduler, batches, env, config.stage)
@@ -185,8 +199,11 @@ def _initial_model(config: TrainConfig, tokenizer, preset: ModelConfig, resume_f
     checkpoint = source[1] if source is not None else None
     # The parts seed a run that has no weights of its own yet: a DCP checkpoint (init_from or
     # resume) replaces every weight.
-    if (m.siglip or m.sam or m.llm) and checkpoint is None and resume_from is None:
-        _announce(weights.load_parts(model, siglip=m.siglip, sam=m.sam, llm=m.llm), env)
+    if (m.siglip or m.sam or m.llm or m.vq) and checkpoint is None and resume_from is None:
+        if preset.is_janus:
+            _announce(load_janus_parts(model, siglip=m.siglip, vq=m.vq, llm=m.llm), env)
+        else:
+            _announce(weights.load_parts(model, siglip=m.siglip, sam=m.sam, llm=m.llm), env)
     return model, checkpoint
 
 
@@ -205,7 +222,8 @@ def _vocab_size(config: TrainConfig, tokenizer) -> int:
 
 def _folder_model(path: Path, config: TrainConfig, tokenizer, preset: ModelConfig, env: DistEnv):
     """A model folder's model, every weight loaded; it must have the preset's shape and fit the tokenizer."""
-    model_config = weights.read_model_config(path)
+    janus = preset.is_janus or is_janus_folder(path)
+    model_config = read_janus_config(path) if janus else weights.read_model_config(path)
     check_matches_preset(model_config, preset, path)
     vocab = model_config.text_config.vocab_size
     if vocab < len(tokenizer) or model_config.image_token_id != tokenizer.image_token_id:
@@ -213,7 +231,7 @@ def _folder_model(path: Path, config: TrainConfig, tokenizer, preset: ModelConfi
                            f"token {model_config.image_token_id}; this one {len(tokenizer)}, "
                            f"{tokenizer.image_token_id}); set model.tokenizer to the folder's tokenizer")
     model = build_from_config(model_config, attention=_attention(config, env))
-    _announce(weights.load_full(model, path), env)
+    _announce((load_janus_full if janus else weights.load_full)(model, path), env)
     return model
 
 
@@ -326,6 +344,8 @@ def _loop(run: Run, start: int) -> tuple[list[float], dict | None]:
             run.log.write(train_record(stats, run.env.device, run.env.world_size, run.peak))
         if mc_items and config.eval_every and step % config.eval_every == 0:
             last_eval = _evaluate(run, mc_items, step)
+        if config.eval_prompts and config.eval_every and step % config.eval_every == 0:
+            _render(run, step)
         if config.checkpoint_every and step % config.checkpoint_every == 0:
             _save(run, step)
             saved = step
@@ -333,6 +353,8 @@ def _loop(run: Run, start: int) -> tuple[list[float], dict | None]:
         _save(run, config.plan.steps)
     if mc_items and (last_eval is None or last_eval["step"] != config.plan.steps):
         last_eval = _evaluate(run, mc_items, config.plan.steps)
+    if config.eval_prompts and not (config.eval_every and config.plan.steps % config.eval_every == 0):
+        _render(run, config.plan.steps)
     return losses, last_eval
 
 
@@ -344,8 +366,7 @@ def train_step(run: Run, step: int) -> StepStats:
     scale = run.env.world_size / max(targets, 1.0)
     loss_sum = torch.zeros((), device=run.env.device)
     for batch in micro:
-        logits = forward(run.model, model_inputs(batch, run.env.device))
-        loss, _ = causal_lm_loss(logits, batch["labels"].to(run.env.device), "sum")
+        loss = _batch_loss(run, batch)
         (loss * scale).backward()
         loss_sum += loss.detach().float()
     grad_norm = _clip(run)
@@ -358,6 +379,15 @@ def train_step(run: Run, step: int) -> StepStats:
     modality = "+".join(sorted({b["modality"] for b in micro}))
     return StepStats(step, loss / max(targets, 1.0), lr, grad_norm, modality, int(tokens), int(samples),
                      clock.elapsed(), flops)
+
+
+def _batch_loss(run: Run, batch: dict) -> torch.Tensor:
+    """The summed loss over the batch's targets (text, and Janus's image ids)."""
+    inputs = model_inputs(batch, run.env.device)
+    if run.preset.is_janus:
+        return janus_loss(run.model, inputs, batch, run.env.device)
+    loss, _ = causal_lm_loss(forward(run.model, inputs), batch["labels"].to(run.env.device), "sum")
+    return loss
 
 
 def _counts(micro: list[dict]) -> list[float]:
@@ -375,6 +405,23 @@ def _clip(run: Run) -> float:
     norm = torch.nn.utils.clip_grad_norm_(params, run.config.plan.grad_clip)
     # FSDP2 gradients are DTensors: the norm is one too, and full_tensor() is the global value.
     return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
+def _render(run: Run, step: int) -> Path | None:
+    """Janus: one image per eval prompt on a contact sheet, output_dir/samples/step-N.png,
+    drawn by an unsharded copy of the weights on rank 0 (transformers' sampler calls parts of
+    the model outside the FSDP-wrapped root's forward)."""
+    state = ckpt.full_model_state_dict(run.model)  # a collective: every rank calls it
+    path = None
+    if run.env.is_main:
+        model = build_from_config(run.model.config)
+        model.load_state_dict(state)
+        path = render_prompts(model.eval(), run.tokenizer, list(run.config.eval_prompts),
+                              run.config.output_dir / "samples" / f"step-{step:06d}.png", seed=run.config.seed)
+        run.log.write({"kind": "samples", "step": step, "path": str(path)}, console=False)
+        print(f"step {step:>6}  samples {path}", flush=True)
+    barrier()
+    return path
 
 
 def _evaluate(run: Run, items, step: int) -> dict:
@@ -405,7 +452,10 @@ def export(run: Run) -> Path:
         tmp = target.with_name("export.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         save_model(run.model.config, state, tmp)
-        save_processor(tmp, run.preset, run.tokenizer)
+        if run.preset.is_janus:
+            save_janus_extras(tmp, run.preset, run.tokenizer)
+        else:
+            save_processor(tmp, run.preset, run.tokenizer)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
     barrier()
@@ -452,7 +502,7 @@ def _write_run_files(config: TrainConfig, options: dict | None, run: Run, start:
         where = f"resuming at step {start}"
     elif config.init_from is not None:
         where = f"from step 0 with the weights of {config.init_from}"
-    elif config.model.llm or config.model.siglip or config.model.sam:
+    elif config.model.llm or config.model.siglip or config.model.sam or config.model.vq:
         where = "from step 0 with the pretrained parts (new layers at their init)"
     else:
         where = "from step 0 with randomly initialised weights (no pretrained part given)"

@@ -72,11 +72,23 @@ _TABLE4 = {
     },
 }
 
+# Janus: the spec gives stage II's 180k iterations and nothing else of the schedules; the
+# other numbers are DeepSeek-VL's column of the same LLM size. Sequences hold one generation
+# image (576 ids) or one understanding image with its text.
+_TABLE4["janus-1b"] = {**_TABLE4["1b"], 2: replace(_TABLE4["1b"][2], steps=180000)}
+_TABLE4["janus-7b"] = {**_TABLE4["7b"], 2: replace(_TABLE4["7b"][2], steps=180000)}
+# tiny-janus keeps the real 576-id image: its sequences need 576 + text positions.
+_TABLE4["tiny-janus"] = {stage: replace(plan, seq_len=1024) for stage, plan in _TABLE4["tiny"].items()}
+
 _FAMILY = {
     "deepseek-vl-1.3b": "1b",
     "deepseek-vl-7b": "7b",
     "tiny": "tiny",
     "tiny-siglip": "tiny",
+    "janus-1.3b": "janus-1b",
+    "janus-pro-1b": "janus-1b",
+    "janus-pro-7b": "janus-7b",
+    "tiny-janus": "tiny-janus",
 }
 
 
