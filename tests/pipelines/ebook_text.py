@@ -8,7 +8,8 @@
 The visible text is read with the standard library's parsers (ElementTree for XHTML, the
 HTML parser for what is not well-formed), never through Chromium: <head>, <script>,
 <style>, `hidden` elements, inline `display: none`, ruby annotations (<rt>, <rp>) and
-MathML annotations are not shown, everything else in <body> is. A MathML formula is on a
+MathML annotations and the fallback content of objects are not shown, everything else
+in <body> is. A MathML formula is on a
 page as LaTeX, whose characters are not the MathML's: formulas are counted apart (one
 <math> element, one $...$ or $$...$$ on a page), their characters are not in the text.
 
@@ -31,7 +32,10 @@ from urllib.parse import unquote
 
 HIDDEN_TAGS = {"head", "script", "style", "template", "noscript", "rt", "rp", "annotation",
                "annotation-xml", "title"}
-NOT_TEXT = HIDDEN_TAGS | {"math"}  # formulas are counted apart
+# Formulas are counted apart; what <object>, <video>, <audio> and <canvas> hold is their
+# fallback, shown only where the element itself cannot be (SICP's cover: an SVG object
+# whose fallback text is "SVG").
+NOT_TEXT = HIDDEN_TAGS | {"math", "object", "video", "audio", "canvas"}
 _FORMULA = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",

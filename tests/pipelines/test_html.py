@@ -72,9 +72,9 @@ def test_exam_pages_with_mathml_grouped_or_not(tmp_path):
         assert all(isinstance(o, Sample) and not is_uniform(o.image) for o in grouped[path])
         assert [o.key for o in grouped[path]] == [make_key("html", path, i) for i in range(len(grouped[path]))]
     algebra = "\n".join(o.text for o in grouped[str(EXAMPLES / "algebra-quiz.html")])
-    assert "1. Solve for x: 3x+7=22\n\nA. 3\n\nB. 5" in algebra  # MathML inline, list markers shown
+    assert "1. Solve for $x$: $3x + 7 = 22$\n\nA. 3\n\nB. 5" in algebra  # MathML as LaTeX, list markers shown
     geometry = grouped[str(EXAMPLES / "geometry-zh.html")]
-    assert "一、已知直角三角形的两条直角边分别为 6 和 8，求斜边的长。" in geometry[0].text
+    assert "一、已知直角三角形的两条直角边分别为 $6$ 和 $8$，求斜边的长。" in geometry[0].text
     assert geometry[0].metadata["document"]["language"] == "zh-Hans"
 
 

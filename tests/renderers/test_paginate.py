@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import start_trap_server
 from PIL import Image, ImageOps
@@ -284,3 +286,24 @@ def test_templates_parse_fit_and_are_chosen_deterministically():
                                     "--vlforge-margin-bottom: 9px; --vlforge-margin-left: 9px; --vlforge-columns: 3; }")
     with pytest.raises(ValueError, match="divisible"):
         geometry_css(three, PageSpec(1024, 1024))
+
+
+def test_svg_objects_show_on_every_page_they_are_on(renderer, tmp_path):
+    """An <object> SVG figure is a frame of its own; off screen until its page is scrolled
+    to, it must still be painted in that page's screenshot (every time, not most times)."""
+    # Like SICP's figures: a stylesheet with a web font, text, many shapes.
+    (tmp_path / "f.ttf").write_bytes(Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").read_bytes())
+    (tmp_path / "fig.css").write_text("@font-face{font-family:Fig;src:url(f.ttf)} text{font-family:Fig}")
+    shapes = "".join(f'<circle cx="{10 + i % 28 * 10}" cy="{10 + i // 28 * 10}" r="4" fill="#d01010"/>'
+                     for i in range(28 * 19))
+    (tmp_path / "fig.svg").write_text('<?xml-stylesheet href="fig.css" type="text/css"?>'
+                                      '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">'
+                                      f'<rect width="300" height="200" fill="#d01010"/>{shapes}'
+                                      '<text x="10" y="190" font-size="9">(cons 1 2)</text></svg>', encoding="utf-8")
+    figure = '<p style="break-before:column">Figure.</p><object data="fig.svg" type="image/svg+xml">SVG</object>'
+    (layout, pages), = run(renderer, [doc(tmp_path, "figs.html", figure * 8)])
+    assert len(pages) == 8
+    for page in pages:
+        pixels = np.asarray(Image.open(io.BytesIO(page.png)).convert("RGB")).astype(int)
+        red = int(((pixels[..., 0] > 180) & (pixels[..., 1] < 60) & (pixels[..., 2] < 60)).sum())
+        assert red > 300 * 200 * 0.9, (page.text.index, red)

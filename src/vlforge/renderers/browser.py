@@ -77,6 +77,12 @@ HERMETIC_CHROMIUM_ARGS: tuple[str, ...] = (
     "--mute-audio",
     "--hide-scrollbars",  # scrollbars would otherwise eat into screenshots
     "--font-render-hinting=none",  # more stable glyph rasterisation across hosts
+    # file: documents count as one origin, so the SVG figure of an <object> (a frame of its
+    # own) is not a cross-origin frame, which Chromium stops rendering while it is off
+    # screen and resumes a frame or two after it scrolls into view: a screenshot taken
+    # just after the scroll would catch it unpainted, some runs and not others. What a
+    # page may load is still the route's decision (file roots), and page scripts are off.
+    "--allow-file-access-from-files",
 )
 
 SVG_NS = "http://www.w3.org/2000/svg"

@@ -241,7 +241,9 @@ async (cfg) => {
     const shownChars = [];
     const texts = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
     for (let t = texts.nextNode(); t; t = texts.nextNode()) {
-      if (!t.parentElement.closest('annotation, annotation-xml')) shownChars.push(t.data);
+      // innerText has what shows: no annotation, nothing invisible (<mphantom>)
+      const parent = t.parentElement;
+      if (!parent.closest('annotation, annotation-xml') && style(parent).visibility === 'visible') shownChars.push(t.data);
     }
     const fence = el.getAttribute('display') === 'block' ? '$$' : '$';
     const text = tex ? fence + tex.textContent.trim() + fence : fence;

@@ -401,23 +401,27 @@ def lay_out(page: BrowserPage, doc: Document, settings: PaginationSettings) -> L
 
 def _load_and_measure(page: BrowserPage, doc: Document, settings: PaginationSettings) -> tuple[dict, str]:
     config = _script_config(doc, settings, walk=True)
-    page.goto(doc.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    _open(page, doc.url, settings)
     raw = page.evaluate(measure_script(), config)
     if raw.get("error") != "parsererror":
         return raw, doc.url
     if doc.recover_url is None:
         raise Rejected("malformed_xhtml", "the XHTML is not well-formed XML")
     # The HTML parser recovers from anything, the way a browser tab shows a broken page.
-    page.goto(doc.recover_url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    _open(page, doc.recover_url, settings)
     return page.evaluate(measure_script(), config), doc.recover_url
 
 
 def _relayout(page: BrowserPage, doc: Document, settings: PaginationSettings, layout: Layout) -> None:
     """The same document laid out again in a fresh page, to shoot its later pages."""
-    page.goto(layout.url, wait_until="load", timeout=settings.load_timeout_s * 1000)
+    _open(page, layout.url, settings)
     raw = page.evaluate(measure_script(), _script_config(doc, settings, False, len(layout.pages)))
     if raw.get("signature") != layout.signature:  # e.g. a font that did not load in time
         raise Rejected("unstable_layout", f"{raw.get('signature')} != {layout.signature}")
+
+
+def _open(page: BrowserPage, url: str, settings: PaginationSettings) -> None:
+    page.goto(url, wait_until="load", timeout=settings.load_timeout_s * 1000)
 
 
 def _script_config(doc: Document, settings: PaginationSettings, walk: bool, pages: int = 0) -> dict:
