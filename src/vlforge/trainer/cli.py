@@ -7,6 +7,11 @@ With --nproc N > 1 the command starts N processes itself through torchrun
 module instead: `torchrun ... -m vlforge.trainer --stage 2 --config FILE`.
 `add_train_parser(subparsers)` plugs this into `vlforge`; `python -m vlforge.trainer ARGS`
 runs it on its own.
+
+    vlforge generate --model EXPORT --prompt "..." [--cfg 5] [--seed 0] -o out.png
+
+draws one image from a Janus export (a transformers folder) with classifier-free guidance,
+through transformers' `JanusForConditionalGeneration.generate(generation_mode="image")`.
 """
 
 from __future__ import annotations
@@ -47,6 +52,43 @@ def cmd_train(args) -> int:
     summary = train(build_train_config(options), options)
     if int(os.environ.get("RANK", 0)) == 0:
         print(_summary_line(summary))
+    return 0
+
+
+def add_generate_parser(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="draw an image from a Janus export (CFG sampling)",
+                              description="Draw one image from a Janus model folder with classifier-free guidance.")
+    p.add_argument("--model", required=True, help="a transformers Janus folder (a Janus run's export)")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--cfg", type=float, default=5.0, help="guidance scale s: l_u + s (l_c - l_u) (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--raw-prompt", action="store_true",
+                   help="feed the prompt as it is (stages I-II) instead of the chat format (stage III)")
+    p.add_argument("--ids", help="also write the image ids as JSON here")
+    p.add_argument("-o", "--output", required=True, help="image file (PNG)")
+    p.set_defaults(handler=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from vlforge.trainer.janus_data import janus_tokenizer
+    from vlforge.trainer.janus_train import decode_image, load_janus_export, sample_ids
+    from vlforge.trainer.tokenizer import load_tokenizer
+
+    if args.cfg < 0:
+        raise VlforgeError("--cfg must be >= 0")
+    model = load_janus_export(args.model)
+    tokenizer = janus_tokenizer(load_tokenizer(args.model))
+    ids = sample_ids(model, tokenizer, args.prompt, cfg=args.cfg, seed=args.seed, chat=not args.raw_prompt,
+                     temperature=args.temperature)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    decode_image(model, ids).save(args.output)
+    if args.ids:
+        Path(args.ids).write_text(json.dumps(ids[0].tolist()) + "\n")
+    print(f"{ids.shape[1]} image ids -> {args.output}")
     return 0
 
 

@@ -115,6 +115,20 @@ def save_janus_extras(out_dir: str | Path, preset, tokenizer) -> None:
     generation_config(tokenizer).save_pretrained(str(out))
 
 
+def load_janus_export(path: str | Path, dtype: torch.dtype = torch.float32):
+    """A Janus folder through JanusForConditionalGeneration.from_pretrained, as any user loads
+    it; a missing or left-over weight is an error, never a random or dropped one."""
+    from transformers import JanusForConditionalGeneration
+
+    if not (Path(path) / "config.json").is_file():
+        raise VlforgeError(f"{path}: no config.json (give a Janus run's export folder)")
+    model, info = JanusForConditionalGeneration.from_pretrained(str(path), dtype=dtype, output_loading_info=True)
+    problems = {k: sorted(v) for k, v in info.items() if k != "error_msgs" and v}
+    if problems or info.get("error_msgs"):
+        raise VlforgeError(f"{path}: the weights do not match a Janus model ({problems or info['error_msgs']})")
+    return model.eval()
+
+
 # --- sampling --------------------------------------------------------------------------------
 
 
