@@ -3,7 +3,7 @@
 import json
 
 from vlforge.schemas import file_checksum
-from vlforge.taxonomy.labelled import EVALUATION_ONLY, GENERATED, TRAINING_SOURCES, generated_rows
+from vlforge.taxonomy.labelled import EVALUATION_ONLY, GENERATED, TRAINING_SOURCES, WRITTEN, generated_rows
 from vlforge.taxonomy.model import CARD_FILE, TrainConfig, packaged_model_dir, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset
@@ -26,8 +26,9 @@ def test_training_twice_gives_the_same_bytes_and_predictions(tmp_path):
 def test_shipped_card_names_allowed_sources_only_and_its_files():
     card = json.loads((packaged_model_dir() / CARD_FILE).read_text())
     used = set(card["training_rows"]["rows_per_source"])
-    assert used - {GENERATED} <= set(TRAINING_SOURCES) and not used & set(EVALUATION_ONLY)
-    assert set(card["training_rows"]["licences"]) == used - {GENERATED}
+    ours = {GENERATED, WRITTEN}  # the augmentation
+    assert ours <= used and used - ours <= set(TRAINING_SOURCES) and not used & set(EVALUATION_ONLY)
+    assert set(card["training_rows"]["licences"]) == used - ours
     assert card["config"] == json.loads(json.dumps(TrainConfig().__dict__))  # defaults rebuild it
     assert 0 < card["calibration"]["main_threshold"] < 0.5
     assert card["files"] == {name: file_checksum(packaged_model_dir() / name) for name in card["files"]}

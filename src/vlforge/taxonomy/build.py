@@ -1,12 +1,13 @@
 """The shipped model, made from the data and a seed (`make taxonomy-model`).
 
-    1. rows        shared/corpora/prompts_labelled (labelled.load_labelled) and our generated
-                   prompt set (data/prompts.jsonl) as augmentation
+    1. rows        shared/corpora/prompts_labelled (labelled.load_labelled) and, as
+                   augmentation, our generated prompt set (data/prompts.jsonl) and the
+                   written prompts (data/augment.yaml)
     2. LOSO        evaluate.loso_predictions: every real prompt predicted by models that never
                    saw its source
     3. calibrate   temperature and default threshold from those predictions
     4. train       main + secondary models on all licence-allowed labelled rows + the
-                   generated set, quantised, with the calibration in model.json
+                   augmentation, quantised, with the calibration in model.json
     5. report      the LOSO report (evaluate.report) written next to the models as
                    evaluation.json, the figures the README quotes
 
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vlforge.taxonomy.evaluate import calibration_of, loso_predictions, report
-from vlforge.taxonomy.labelled import TRAINING_SOURCES, generated_rows, trainable
+from vlforge.taxonomy.labelled import TRAINING_SOURCES, augmentation, trainable
 from vlforge.taxonomy.model import TrainConfig, train_models
 
 REPORT_FILE = "evaluation.json"
@@ -31,11 +32,11 @@ REPORT_FILE = "evaluation.json"
 def build(labelled: list[dict], promptset: list[dict], output_dir: str | Path, config: TrainConfig,
           progress: Callable[[str], None] = lambda _: None) -> dict:
     """Steps 2-5 of the module notes on loaded rows; returns the LOSO report."""
-    generated = generated_rows(promptset)
-    predictions = loso_predictions(labelled, generated, config, progress)
+    added = augmentation(promptset)
+    predictions = loso_predictions(labelled, added, config, progress)
     calibration = calibration_of(predictions)
     result = report(predictions, calibration)
-    train = trainable(labelled) + generated
+    train = trainable(labelled) + added
     used = Counter(r["source"] for r in train)
     progress(f"shipped model: {len(train)} training rows, calibration {calibration}")
     train_models(train, output_dir, config, calibration, provenance={

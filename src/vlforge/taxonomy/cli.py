@@ -205,13 +205,13 @@ def _cmd_evaluate(args) -> int:
 
 def _labelled_report(args) -> dict:
     from vlforge.taxonomy import evaluate
-    from vlforge.taxonomy.labelled import generated_rows, load_labelled
+    from vlforge.taxonomy.labelled import augmentation, load_labelled
     from vlforge.taxonomy.model import TrainConfig
     from vlforge.taxonomy.promptset import load_promptset
     rows = load_labelled(args.labelled)
     if not args.loso:
         return evaluate.evaluate_model(rows, args.model_dir)
-    predictions = evaluate.loso_predictions(rows, generated_rows(load_promptset(args.prompts)), TrainConfig(),
+    predictions = evaluate.loso_predictions(rows, augmentation(load_promptset(args.prompts)), TrainConfig(),
                                             lambda message: print(message, file=sys.stderr))
     return evaluate.report(predictions, evaluate.calibration_of(predictions))
 

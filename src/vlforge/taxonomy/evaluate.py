@@ -1,12 +1,17 @@
 """How good the tagger is on real prompts: leave-one-source-out, calibration, CharXiv.
 
     loso          leave-one-source-out over shared/corpora/prompts_labelled: for each source
-                  we may train on (labelled.TRAINING_SOURCES), models trained on the other
-                  allowed sources plus the generated set predict that source; the sources
-                  we may not train on are predicted by models trained on all allowed sources
-                  (they never see them either). Every score therefore says how the shipped
-                  recipe does on a kind of prompt it has never seen. Fold models are not
-                  quantised (the shipped ones are; the difference is in the third decimal).
+                  with labelled rows, a model trained on the labelled rows of every other
+                  source plus the augmentation (labelled.augmentation) predicts that source;
+                  sources with no labelled rows (Vibe-Eval) are predicted by a model trained
+                  on every labelled row. Folds learn from the evaluation-only sources too:
+                  their licences bar shipping a model trained on them, not measuring a
+                  recipe, and without them a held-out category (Safety, Evaluation) would be
+                  measured against a model that saw none of its real prompts. Every score
+                  says how the recipe does on a kind of prompt it has never seen; the shipped
+                  model (build.py) learns from the licence-allowed sources only. Fold models
+                  are not quantised (the shipped ones are; the difference is in the third
+                  decimal).
     calibration   the temperature that minimises the negative log-likelihood of the gold
                   main category over the LOSO predictions, and the default threshold: the
                   highest (in steps of 0.01) that leaves at most TARGET_UNASSIGNED of all
@@ -33,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
-from vlforge.taxonomy.labelled import TRAINING_SOURCES, trainable
+from vlforge.taxonomy.labelled import TRAINING_SOURCES
 from vlforge.taxonomy.model import Calibration, TrainConfig, calibrate, load_models, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.tree import UNASSIGNED, load_taxonomy
@@ -45,9 +50,8 @@ TEMPERATURES = [round(0.25 + 0.05 * i, 2) for i in range(76)]  # 0.25 .. 4.0
 def fold_plan(rows: list[dict]) -> list[tuple[str | None, list[str]]]:
     """(source left out of training or None, sources predicted), in a fixed order."""
     labelled = sorted({r["source"] for r in rows if r["main"]})
-    folds = [(s, [s]) for s in labelled if s in TRAINING_SOURCES]
-    rest = sorted({r["source"] for r in rows} - {s for s, _ in folds})
-    return folds + ([(None, rest)] if rest else [])
+    rest = sorted({r["source"] for r in rows} - set(labelled))
+    return [(s, [s]) for s in labelled] + ([(None, rest)] if rest else [])
 
 
 def _fold_tagger(train: list[dict], config: TrainConfig, directory: Path) -> Tagger:
@@ -68,12 +72,12 @@ def predict_rows(tagger: Tagger, rows: list[dict]) -> list[dict]:
             zip(rows, tagger.main_probabilities(texts), tagger.tag_texts(texts), strict=True)]
 
 
-def loso_predictions(rows: list[dict], generated: list[dict], config: TrainConfig,
+def loso_predictions(rows: list[dict], augmentation: list[dict], config: TrainConfig,
                      progress: Callable[[str], None] = lambda _: None) -> list[dict]:
     """One prediction per row of `rows`, each by a model that never saw the row's source."""
     predictions = []
     for held_out, sources in fold_plan(rows):
-        train = trainable([r for r in rows if r["source"] != held_out]) + generated
+        train = [r for r in rows if r["main"] and r["source"] != held_out] + augmentation
         progress(f"fold {held_out or 'evaluation-only sources'}: {len(train)} training rows")
         with tempfile.TemporaryDirectory() as tmp:
             tagger = _fold_tagger(train, config, Path(tmp))

@@ -1,7 +1,8 @@
 """fastText models for the main and the secondary category: training and loading.
 
 Two supervised models, trained on real labelled prompts from licence-allowed sources
-(labelled.TRAINING_SOURCES) plus our generated prompt set as augmentation:
+(labelled.TRAINING_SOURCES) plus our augmentation (labelled.augmentation: the generated
+prompt set and the written prompts of data/augment.yaml):
 
     main.ftz        8 labels, the main categories
     secondary.ftz   the 19 secondary categories, plus Evaluation and Safety standing for
