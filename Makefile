@@ -11,7 +11,7 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text notebooks ebooks html arxiv pdf train taxonomy-model clean help
+.PHONY: setup system-deps demo test lint bench text notebooks ebooks html arxiv pdf captions train taxonomy-model clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
@@ -24,6 +24,7 @@ help:
 	@echo "make ebooks IN=... OUT=... | make html IN=... OUT=...   page image + page text pairs"
 	@echo "make arxiv IN='papers' OUT=dir   LaTeX source + PDF -> page image + page markdown"
 	@echo "make pdf IN='PDFs' OUT=dir NOUGAT=checkpoint-dir   PDF pages through the Nougat model"
+	@echo "make captions IN='annotations, shards, image folders' OUT=dir [VQ=vq-dir] [CAPTIONS_SET='--set ...']   image+caption pairs"
 	@echo "make train STAGE=1|2|3 TRAIN_CONFIG=$(TRAIN_CONFIG) NPROC=$(NPROC)   one trainer stage (torchrun)"
 	@echo "make submit-CORPUS IN=... OUT=... ADDRESS=http://HOST:8265   the job on a Ray cluster"
 
@@ -72,6 +73,14 @@ demo: setup system-deps
 	$(BIN)/vlforge inspect $(OUT)/arxiv
 	$(BIN)/vlforge run sft examples/sft/conversations.jsonl --output $(OUT)/sft --workers $(WORKERS)
 	$(BIN)/vlforge inspect $(OUT)/sft
+	@echo; echo "--- captions: image+caption pairs in every layout, drawn from their captions; VQ ids from a tiny random VQ"
+	rm -rf $(OUT)/captions-inputs $(OUT)/captions $(OUT)/captions-classes $(OUT)/vq
+	$(BIN)/python examples/make_captions.py $(OUT)/captions-inputs
+	$(BIN)/python -m vlforge.vq tiny $(OUT)/vq
+	$(BIN)/vlforge run captions $(OUT)/captions-inputs/folder $(OUT)/captions-inputs/llava/annotations.json $(OUT)/captions-inputs/coco/captions.json $(OUT)/captions-inputs/img2dataset --output $(OUT)/captions --workers $(WORKERS) --set captions.languages=en --set vq.model=$(abspath $(OUT))/vq
+	$(BIN)/vlforge inspect $(OUT)/captions
+	$(BIN)/vlforge run captions $(OUT)/captions-inputs/classes --output $(OUT)/captions-classes --workers $(WORKERS) --set captions.classes=$(OUT)/captions-inputs/classes/class_index.json --set vq.model=$(abspath $(OUT))/vq
+	$(BIN)/vlforge inspect $(OUT)/captions-classes
 	@echo; echo "--- training: a few steps of each stage, tiny preset, 2 CPU ranks on gloo"
 	$(BIN)/python -m vlforge.trainer.evaluation $(OUT)/notebooks/shards $(OUT)/ebooks/shards $(OUT)/html/shards $(OUT)/arxiv/shards --output $(OUT)/mc/mc.jsonl
 	rm -rf $(OUT)/train $(OUT)/parts
@@ -95,6 +104,7 @@ bench: setup system-deps
 	$(BIN)/python bench/taxonomy_tag.py
 	$(BIN)/python bench/rasterise.py
 	$(BIN)/python bench/trainer.py
+	$(BIN)/python bench/vq_tokenize.py
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)
@@ -125,6 +135,13 @@ arxiv: setup system-deps
 pdf: setup
 	@test -n "$(IN)" -a -n "$(NOUGAT)" || (echo "usage: make pdf IN='PDFs or dirs' OUT=dir NOUGAT=path/to/nougat-checkpoint" >&2; exit 2)
 	$(BIN)/vlforge run pdf $(IN) --output $(OUT) --workers $(WORKERS) --set nougat.model=$(NOUGAT)
+
+# Image+caption pairs; VQ=path/to/janus-vq adds the 576 generation-view VQ ids of each image.
+VQ ?=
+CAPTIONS_SET ?=
+captions: setup
+	@test -n "$(IN)" || (echo "usage: make captions IN='annotation files, shards, image folders' OUT=dir [VQ=vq-dir] [CAPTIONS_SET='--set captions.image_root=DIR']" >&2; exit 2)
+	$(BIN)/vlforge run captions $(IN) --output $(OUT) --workers $(WORKERS) $(if $(VQ),--set vq.model=$(abspath $(VQ))) $(CAPTIONS_SET)
 
 # One training stage: make train STAGE=2 [TRAIN_CONFIG=file.yaml] [NPROC=2] [TRAIN_SET="--set steps=100"]
 STAGE ?= 1
