@@ -5,7 +5,8 @@
 Default: every .epub under ../shared/corpora/epub and ../shared/corpora/epub_hard. Each
 book goes through the ebooks reader and its page filters in this process (what a job's
 worker keeps). Coverage is measured by tests/pipelines/ebook_text.py, which reads the
-spine documents' visible text without the renderer.
+spine documents' visible text without the renderer; MathML formulas are counted apart
+(formulas in the XHTML, formulas written $...$ on the pages).
 """
 
 from __future__ import annotations
