@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ebooks,ray,beam,documents,train]"
+	$(BIN)/python -m pip install -q -e ".[dev,notebooks,ebooks,ray,beam,documents,train,captions]"
 	touch $@
 
 # Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese,
