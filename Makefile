@@ -158,7 +158,8 @@ TAXONOMY_SEED ?= 1
 taxonomy-model: setup
 	$(BIN)/python -m vlforge.taxonomy.cli prompts --output src/vlforge/taxonomy/data/prompts.jsonl
 	$(BIN)/python -m vlforge.taxonomy.cli train --labelled $(TAXONOMY_CORPORA)/prompts_labelled --seed $(TAXONOMY_SEED) \
-		--prompts src/vlforge/taxonomy/data/prompts.jsonl --output-dir src/vlforge/taxonomy/data
+		--prompts src/vlforge/taxonomy/data/prompts.jsonl --output-dir src/vlforge/taxonomy/data \
+		--charxiv $(TAXONOMY_CORPORA)/prompts/princeton-nlp__CharXiv
 	$(BIN)/python -m vlforge.taxonomy.cli evaluate --charxiv $(TAXONOMY_CORPORA)/prompts/princeton-nlp__CharXiv
 
 clean:

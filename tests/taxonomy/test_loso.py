@@ -7,6 +7,7 @@ from vlforge.taxonomy.evaluate import (
     calibration_of,
     choose_threshold,
     fold_plan,
+    fold_training,
     loso_predictions,
     report,
 )
@@ -16,6 +17,7 @@ from vlforge.taxonomy.labelled import (
     WRITTEN,
     WRITTEN_REPEAT,
     generated_rows,
+    label_visible,
     load_labelled,
     written_rows,
 )
@@ -40,9 +42,11 @@ def test_every_prompt_is_predicted_by_a_model_that_never_saw_its_source():
     rows = _subset()
     plan = fold_plan(rows)
     # Every labelled source is a fold of its own, evaluation-only ones (fakebench) too;
-    # vibeeval has no labels, so the model trained on every labelled row predicts it.
+    # vibeeval has no labels, so a model of the shipped recipe (licence-allowed rows) predicts it.
     assert plan == [("chartmimic", ["chartmimic"]), ("fakebench", ["fakebench"]), ("marvl", ["marvl"]),
                     ("mathv", ["mathv"]), (None, ["vibeeval"])]
+    assert {r["source"] for r in fold_training(rows, None)} == {"chartmimic", "marvl", "mathv"}
+    assert {r["source"] for r in fold_training(rows, "marvl")} == {"chartmimic", "fakebench", "mathv"}
     generated = generated_rows(load_promptset()[::20])
     predictions = loso_predictions(rows, generated, FAST)
     assert [p["id"] for p in predictions] == [r["id"] for r in rows]
@@ -74,3 +78,18 @@ def test_written_prompts_are_labelled_rows_of_known_categories():
     assert len(texts) == WRITTEN_REPEAT * len(set(texts))  # each prompt repeated, none written twice
     # None of them is a real labelled prompt: they must not leak a held-out source's rows.
     assert not set(texts) & {r["text"] for r in load_labelled(LABELLED)}
+
+
+def test_rows_whose_label_the_prompt_does_not_show_are_unlabelled():
+    # Bingo labels suggestive questions Safety; a plain question is suggestive only given the image.
+    assert not label_visible("bingo", "Are there five characters in the picture?")
+    assert not label_visible("bingo", "Is the panda in the picture pink?")
+    for shown in ("The panda in the picture is not pink, is it?", "There are eight people in the picture, right?",
+                  "I think this is Indian food. What do you think of it?", "This is not a puma logo. Why?",
+                  "These are three isosceles triangles."):
+        assert label_visible("bingo", shown), shown
+    assert label_visible("mathv", "How many triangles are there?")  # other sources: the label stands
+    bingo = [r for r in load_labelled(LABELLED) if r["source"] == "bingo"]
+    plain = [r for r in bingo if r["text"] == "Are there five characters in the picture?"]
+    assert plain and all(r["main"] is None for r in plain)
+    assert sum(r["main"] == "safety" for r in bingo) > 100

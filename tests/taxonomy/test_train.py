@@ -3,7 +3,13 @@
 import json
 
 from vlforge.schemas import file_checksum
-from vlforge.taxonomy.labelled import EVALUATION_ONLY, GENERATED, TRAINING_SOURCES, WRITTEN, generated_rows
+from vlforge.taxonomy.labelled import (
+    EVALUATION_ONLY,
+    GENERATED,
+    TRAINING_SOURCES,
+    WRITTEN,
+    generated_rows,
+)
 from vlforge.taxonomy.model import CARD_FILE, TrainConfig, packaged_model_dir, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.promptset import load_promptset

@@ -1,11 +1,14 @@
 """The shipped model, made from the data and a seed (`make taxonomy-model`).
 
-    1. rows        shared/corpora/prompts_labelled (labelled.load_labelled) and, as
+    1. rows        shared/corpora/prompts_labelled (labelled.load_labelled), CharXiv's
+                   chart questions (real, unlabelled: evaluate.charxiv_rows) and, as
                    augmentation, our generated prompt set (data/prompts.jsonl) and the
                    written prompts (data/augment.yaml)
     2. LOSO        evaluate.loso_predictions: every real prompt predicted by models that never
                    saw its source
-    3. calibrate   temperature and default threshold from those predictions
+    3. calibrate   temperature (on the labelled predictions) and default threshold (on all
+                   of them, CharXiv's included, so that real prompts unlike the labelled
+                   ones are no more often unassigned than the target)
     4. train       main + secondary models on all licence-allowed labelled rows + the
                    augmentation, quantised, with the calibration in model.json
     5. report      the LOSO report (evaluate.report) written next to the models as
@@ -30,10 +33,11 @@ REPORT_FILE = "evaluation.json"
 
 
 def build(labelled: list[dict], promptset: list[dict], output_dir: str | Path, config: TrainConfig,
-          progress: Callable[[str], None] = lambda _: None) -> dict:
-    """Steps 2-5 of the module notes on loaded rows; returns the LOSO report."""
+          progress: Callable[[str], None] = lambda _: None, unlabelled: list[dict] = ()) -> dict:
+    """Steps 2-5 of the module notes on loaded rows (`unlabelled`: real prompts with no
+    category, CharXiv's, that join the calibration pool); returns the LOSO report."""
     added = augmentation(promptset)
-    predictions = loso_predictions(labelled, added, config, progress)
+    predictions = loso_predictions(labelled + list(unlabelled), added, config, progress)
     calibration = calibration_of(predictions)
     result = report(predictions, calibration)
     train = trainable(labelled) + added

@@ -68,17 +68,20 @@ def _add_train(sub) -> None:
     p.add_argument("--output-dir", "-o", required=True, help="where main.ftz, secondary.ftz, model.json, "
                                                                 "evaluation.json go")
     p.add_argument("--seed", type=int, default=1, help="fastText and sampling seed (default: 1)")
+    p.add_argument("--charxiv", metavar="DIR", help="a CharXiv checkout: its questions join the real prompts "
+                                                    "the default threshold is chosen on")
     p.set_defaults(handler=_cmd_train)
 
 
 def _cmd_train(args) -> int:
     from vlforge.taxonomy.build import build
-    from vlforge.taxonomy.evaluate import format_report
+    from vlforge.taxonomy.evaluate import charxiv_rows, format_report
     from vlforge.taxonomy.labelled import load_labelled
     from vlforge.taxonomy.model import TrainConfig
     from vlforge.taxonomy.promptset import load_promptset
     result = build(load_labelled(args.labelled), load_promptset(args.prompts), args.output_dir,
-                   TrainConfig(seed=args.seed), lambda message: print(message, file=sys.stderr))
+                   TrainConfig(seed=args.seed), lambda message: print(message, file=sys.stderr),
+                   charxiv_rows(args.charxiv) if args.charxiv else [])
     print(format_report(result))
     return 0
 
@@ -211,6 +214,7 @@ def _labelled_report(args) -> dict:
     rows = load_labelled(args.labelled)
     if not args.loso:
         return evaluate.evaluate_model(rows, args.model_dir)
+    rows += evaluate.charxiv_rows(args.charxiv) if args.charxiv else []
     predictions = evaluate.loso_predictions(rows, augmentation(load_promptset(args.prompts)), TrainConfig(),
                                             lambda message: print(message, file=sys.stderr))
     return evaluate.report(predictions, evaluate.calibration_of(predictions))

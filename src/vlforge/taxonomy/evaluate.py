@@ -3,8 +3,11 @@
     loso          leave-one-source-out over shared/corpora/prompts_labelled: for each source
                   with labelled rows, a model trained on the labelled rows of every other
                   source plus the augmentation (labelled.augmentation) predicts that source;
-                  sources with no labelled rows (Vibe-Eval) are predicted by a model trained
-                  on every labelled row. Folds learn from the evaluation-only sources too:
+                  real prompts with no labels (Vibe-Eval's, and CharXiv's chart questions
+                  when given: `charxiv_rows`) are predicted by a model of the shipped
+                  recipe (licence-allowed rows + augmentation), which never saw them: they
+                  say how often the shipped model abstains on real prompts unlike its
+                  training data. Folds of labelled sources learn from the evaluation-only sources too:
                   their licences bar shipping a model trained on them, not measuring a
                   recipe, and without them a held-out category (Safety, Evaluation) would be
                   measured against a model that saw none of its real prompts. Every score
@@ -15,7 +18,7 @@
     calibration   the temperature that minimises the negative log-likelihood of the gold
                   main category over the LOSO predictions, and the default threshold: the
                   highest (in steps of 0.01) that leaves at most TARGET_UNASSIGNED of all
-                  real prompts (labelled or not) unassigned under LOSO
+                  real prompts (labelled or not, CharXiv's included) unassigned under LOSO
     report        accuracy of the best main category per source, language and category,
                   macro (mean over sources) and micro (over rows), the abstention rate at
                   the threshold, secondary accuracy, and the confusion matrix
@@ -38,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vlforge.errors import VlforgeError
-from vlforge.taxonomy.labelled import TRAINING_SOURCES
+from vlforge.taxonomy.labelled import TRAINING_SOURCES, trainable
 from vlforge.taxonomy.model import Calibration, TrainConfig, calibrate, load_models, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger
 from vlforge.taxonomy.tree import UNASSIGNED, load_taxonomy
@@ -48,10 +51,19 @@ TEMPERATURES = [round(0.25 + 0.05 * i, 2) for i in range(76)]  # 0.25 .. 4.0
 
 
 def fold_plan(rows: list[dict]) -> list[tuple[str | None, list[str]]]:
-    """(source left out of training or None, sources predicted), in a fixed order."""
+    """(source left out of training, or None for the shipped recipe, sources predicted), in a
+    fixed order: each labelled source by its fold, the unlabelled ones by the shipped recipe."""
     labelled = sorted({r["source"] for r in rows if r["main"]})
     rest = sorted({r["source"] for r in rows} - set(labelled))
     return [(s, [s]) for s in labelled] + ([(None, rest)] if rest else [])
+
+
+def fold_training(rows: list[dict], held_out: str | None) -> list[dict]:
+    """The labelled rows a fold learns from (module notes): every source but the held-out one,
+    or, for the unlabelled prompts (held_out None), what the shipped model learns from."""
+    if held_out is None:
+        return trainable(rows)
+    return [r for r in rows if r["main"] and r["source"] != held_out]
 
 
 def _fold_tagger(train: list[dict], config: TrainConfig, directory: Path) -> Tagger:
@@ -74,11 +86,12 @@ def predict_rows(tagger: Tagger, rows: list[dict]) -> list[dict]:
 
 def loso_predictions(rows: list[dict], augmentation: list[dict], config: TrainConfig,
                      progress: Callable[[str], None] = lambda _: None) -> list[dict]:
-    """One prediction per row of `rows`, each by a model that never saw the row's source."""
+    """One prediction per row of `rows`, each by a model that never saw the row's source.
+    Unlabelled rows (CharXiv's, say: charxiv_rows) may be among them."""
     predictions = []
     for held_out, sources in fold_plan(rows):
-        train = [r for r in rows if r["main"] and r["source"] != held_out] + augmentation
-        progress(f"fold {held_out or 'evaluation-only sources'}: {len(train)} training rows")
+        train = fold_training(rows, held_out) + augmentation
+        progress(f"fold {held_out or 'unlabelled prompts, shipped recipe'}: {len(train)} training rows")
         with tempfile.TemporaryDirectory() as tmp:
             tagger = _fold_tagger(train, config, Path(tmp))
             predictions += predict_rows(tagger, [r for r in rows if r["source"] in sources])
@@ -205,6 +218,14 @@ def charxiv_questions(root: str | Path) -> dict[str, list[str]]:
     descriptive = [qmap[qid] for f in sorted(root.glob("data/descriptive_*.json"))
                    for figure in json.loads(f.read_text("utf-8")).values() for qid in figure["qids"]]
     return {"reasoning": reasoning, "descriptive": descriptive}
+
+
+def charxiv_rows(root: str | Path) -> list[dict]:
+    """CharXiv's questions as unlabelled real rows (sources charxiv_reasoning and
+    charxiv_descriptive) for the LOSO pool that the default threshold is chosen on."""
+    return [{"id": f"charxiv:{kind}:{i}", "text": text, "lang": "en", "source": f"charxiv_{kind}",
+             "main": None, "secondary": None}
+            for kind, questions in charxiv_questions(root).items() for i, text in enumerate(questions)]
 
 
 def landing(questions: list[str], tagger: Tagger) -> dict:

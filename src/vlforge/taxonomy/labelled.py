@@ -24,6 +24,7 @@ phrasings that echo a source's own template were left out, so its held-out score
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -63,6 +64,25 @@ EVALUATION_ONLY = {
 }
 
 
+# Bingo's t2i rows are labelled Safety (Suggestive Questioning) because the question asserts
+# a premise the image contradicts or supports. The suggestion is in the prompt only when the
+# prompt asserts something: "I think ...", "..., right?", "..., is it?", a statement, "X. Why?".
+# A plain question ("Are there five characters in the picture?", "Is the panda pink?") is
+# suggestive only given the image: its label is not determined by the prompt (label_map.json's
+# rule for a category), so it is kept unlabelled, neither learnt nor scored, like the rows
+# whose upstream label does not determine a category. Learnt as Safety, such rows taught
+# the model that plain counting questions are Safety.
+_ASSERTS = re.compile(r"\bi thi?n?k\b|\bright\s*\?|\b(?:is|isn't|aren't|doesn't) (?:it|they)\s*\?|"
+                      r"what do you think|\bwhy\s*\?|[^?？\s]\s*$", re.IGNORECASE)
+PROMPT_SHOWS_LABEL = {"bingo": lambda text: bool(_ASSERTS.search(text))}
+
+
+def label_visible(source: str, text: str) -> bool:
+    """False for a row whose label the prompt does not show (PROMPT_SHOWS_LABEL)."""
+    rule = PROMPT_SHOWS_LABEL.get(source)
+    return rule is None or rule(text)
+
+
 def source_key(row_id: str) -> str:
     return row_id.split(":", 1)[0]
 
@@ -84,10 +104,12 @@ def load_labelled(directory: str | Path, taxonomy: Taxonomy | None = None) -> li
         for number, line in enumerate(f, 1):
             try:
                 raw = json.loads(line)
-                rows.append({"id": raw["id"], "text": raw["text"], "lang": raw["lang"],
-                             "source": source_key(raw["id"]),
-                             "main": _category_id(taxonomy, raw["main"], "main"),
-                             "secondary": _category_id(taxonomy, raw["secondary"], "secondary")})
+                source = source_key(raw["id"])
+                visible = label_visible(source, raw["text"])
+                rows.append({"id": raw["id"], "text": raw["text"], "lang": raw["lang"], "source": source,
+                             "main": _category_id(taxonomy, raw["main"] if visible else None, "main"),
+                             "secondary": _category_id(taxonomy, raw["secondary"] if visible else None,
+                                                       "secondary")})
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 raise VlforgeError(f"{path}:{number}: not a labelled prompt row ({error})") from error
     unknown = {r["source"] for r in rows} - set(TRAINING_SOURCES) - set(EVALUATION_ONLY)

@@ -7,8 +7,10 @@ always agree. What it does, in order:
                   become their ASCII forms; casefold
     placeholders  `<image>`, `<image_placeholder>`, `<img>...</img>`, `<|image|>` and the
                   like are dropped: they say where an image goes, not what is asked
-    tokens        Latin words (apostrophes and inner hyphens kept), digit runs -> `<num>`
-                  (the value of a number says nothing about the use case), every CJK
+    tokens        Latin words (apostrophes and inner hyphens kept), numbers -> `<num>`
+                  (the value of a number says nothing about the use case; a run of
+                  numbers with only spaces and punctuation between them, a data list or
+                  an equation, is one `<num>`, so it cannot outweigh the words), every CJK
                   character a token of its own. fastText's wordNgrams=2 then adds the
                   bigrams, so Chinese gets character unigrams + bigrams and English words
                   + word bigrams from one token stream; no Chinese segmenter needed.
@@ -31,7 +33,10 @@ _PLACEHOLDER = re.compile(r"<img>.*?</img>|<\|?image[a-z_0-9]*\|?>|<image\s*\d*>
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _KANA = "\u3040-\u30ff\u31f0-\u31ff"
 _HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
-_TOKEN = re.compile(rf"[{_CJK}]|\d+(?:[.,]\d+)*|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
+_NUMBER = r"\d+(?:[.,]\d+)*"
+# A run of numbers with only spaces and punctuation between them ("[0.1, 0.5, 0.9]", "7 - 29 = -22")
+# is one token: a data list of 500 values would otherwise outweigh every word of its prompt.
+_TOKEN = re.compile(rf"[{_CJK}]|{_NUMBER}(?:\W+{_NUMBER})*|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
 _HAN_CHAR = re.compile(f"[{_CJK}]")
 _KANA_CHAR = re.compile(f"[{_KANA}]")
 _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
