@@ -16,7 +16,9 @@ VQ parameter must come from the folder: a missing or unexpected one is an error,
 random initialisation.
 
 `python -m vlforge.vq tiny OUT` writes a tiny random JanusVQVAE with the real geometry
-(384 -> 24 x 24) for tests and the demo.
+(384 -> 24 x 24) for tests and the demo. Its shape is the VQ part of the trainer's
+`tiny-janus` preset (`trainer.presets.tiny_janus_vq`, the one definition of it), so the ids
+a demo shard stores index the codebook tiny-janus trains on.
 """
 
 from __future__ import annotations
@@ -38,15 +40,6 @@ from vlforge.images import to_rgb
 GENERATION_SIZE = 384
 VIEW_NAME = "short_side_resize_center_crop"
 DEFAULT_MEAN = DEFAULT_STD = (0.5, 0.5, 0.5)
-
-# A tiny JanusVQVAE with Janus's geometry: five resolutions (four 2x downsamplings: 384 ->
-# 24), GroupNorm's 32 groups need channels that 32 divides.
-TINY_VQ_CONFIG: dict[str, Any] = {
-    "embed_dim": 8, "num_embeddings": 1024, "latent_channels": 32, "base_channels": 32,
-    "channel_multiplier": [1, 1, 1, 1, 1], "num_res_blocks": 1, "num_patches": 24,
-    "projection_dim": 32, "image_token_embed_dim": 32,
-}
-
 
 def generation_view(image: Image.Image, size: int = GENERATION_SIZE) -> Image.Image:
     """The image as Janus's generation path sees it: short side `size`, centre crop."""
@@ -193,13 +186,25 @@ def _normalisation(folder: Path) -> tuple[tuple, tuple]:
     return tuple(values.get("image_mean", DEFAULT_MEAN)), tuple(values.get("image_std", DEFAULT_STD))
 
 
+def standalone_config(fields: dict[str, Any]):
+    """The JanusVQVAEConfig of a saved VQ folder with these fields: its latent grid
+    (`num_patches`, which decoding reshapes ids to) set from the geometry, as JanusConfig sets
+    it for the VQ inside a whole model; the config default (32) would not decode 576 ids."""
+    from transformers import JanusVQVAEConfig
+
+    side = GENERATION_SIZE // 2 ** (len(fields["channel_multiplier"]) - 1)
+    return JanusVQVAEConfig(**{**fields, "num_patches": side})
+
+
 def save_tiny_vq(output: str | os.PathLike, seed: int = 0) -> Path:
-    """A tiny random JanusVQVAE (TINY_VQ_CONFIG, 384 -> 24 x 24 ids) saved to `output`."""
+    """A tiny random JanusVQVAE of `tiny-janus`'s VQ shape (384 -> 24 x 24 ids) saved to `output`."""
     import torch
-    from transformers import JanusVQVAE, JanusVQVAEConfig
+    from transformers import JanusVQVAE
+
+    from vlforge.trainer.presets import tiny_janus_vq
 
     torch.manual_seed(seed)
-    model = JanusVQVAE(JanusVQVAEConfig(**TINY_VQ_CONFIG))
+    model = JanusVQVAE(standalone_config(tiny_janus_vq()))
     model.save_pretrained(output)
     Path(output, "preprocessor_config.json").write_text(
         json.dumps({"image_mean": list(DEFAULT_MEAN), "image_std": list(DEFAULT_STD)}, indent=1))

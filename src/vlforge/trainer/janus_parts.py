@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from transformers import (
     JanusVQVAE,
-    JanusVQVAEConfig,
     LlamaConfig,
     LlamaForCausalLM,
     SiglipVisionConfig,
@@ -29,6 +28,7 @@ from transformers import (
 from vlforge.trainer.janus_data import janus_tokenizer
 from vlforge.trainer.presets import hf_config, resolve_config
 from vlforge.trainer.tokenizer import load_tokenizer
+from vlforge.vq import standalone_config
 
 
 def siglip_config(vision) -> SiglipVisionConfig:
@@ -50,7 +50,7 @@ def write_janus_parts(preset: str, out_dir: str | Path, seed: int = 0, tokenizer
     models = {"siglip": SiglipVisionModel(siglip_config(config.vision_config)),
               "llm": LlamaForCausalLM(LlamaConfig(**cfg.llm, vocab_size=len(tokenizer)))}
     if vq is None:
-        models["vq"] = JanusVQVAE(JanusVQVAEConfig(**cfg.vq))
+        models["vq"] = JanusVQVAE(standalone_config(cfg.vq))
     folders = {part: out / part for part in ("siglip", "vq", "llm")}
     for part, model in models.items():
         model.save_pretrained(folders[part])
