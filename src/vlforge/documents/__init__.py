@@ -9,7 +9,9 @@ align        markdown paragraphs -> PDF pages, boundary scores (Nougat's recipe)
 page_stages  per_page: per_sample whose ledger rows name the page ("page=N")
 nougat       the Nougat model through transformers, failure detection
 epub         EPUB container, package document, spine and navigation
+mathml       MathML formulas -> LaTeX (pandoc), for page texts
 notebook     Jupyter notebooks (nbformat 3 and 4) and The Stack style dumps
+captions     image-caption inputs: LLaVA/ShareGPT4V, COCO, img2dataset, caption and class folders
 sft          SFT records (LLaVA/ShareGPT, DeepSeek-VL, ms-swift) from JSONL and JSON files
 lines        line-oriented files read by byte range, as tasks slice them
 """
