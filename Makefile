@@ -11,12 +11,13 @@ OUT ?= out/demo
 IN ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint bench text notebooks ebooks html arxiv pdf captions train taxonomy-model clean help
+.PHONY: setup system-deps demo demo-janus test lint bench text notebooks ebooks html arxiv pdf captions train taxonomy-model clean help
 
 help:
 	@echo "make setup         .venv with torch ($(TORCH_SPEC)) and vlforge in editable mode"
 	@echo "make system-deps   Chromium and CJK fonts (apt-get, as root)"
 	@echo "make demo          run the bundled examples, print where the shards went (OUT=$(OUT))"
+	@echo "make demo-janus    the demo's Janus part alone (after make demo: captions, VQ ids, tiny-janus I-III, generate)"
 	@echo "make test          the test suite"
 	@echo "make lint | bench"
 	@echo "make text IN='files or dirs' OUT=dir   text corpus job"
@@ -73,14 +74,6 @@ demo: setup system-deps
 	$(BIN)/vlforge inspect $(OUT)/arxiv
 	$(BIN)/vlforge run sft examples/sft/conversations.jsonl --output $(OUT)/sft --workers $(WORKERS)
 	$(BIN)/vlforge inspect $(OUT)/sft
-	@echo; echo "--- captions: image+caption pairs in every layout, drawn from their captions; VQ ids from a tiny random VQ"
-	rm -rf $(OUT)/captions-inputs $(OUT)/captions $(OUT)/captions-classes $(OUT)/vq
-	$(BIN)/python examples/make_captions.py $(OUT)/captions-inputs
-	$(BIN)/python -m vlforge.vq tiny $(OUT)/vq
-	$(BIN)/vlforge run captions $(OUT)/captions-inputs/folder $(OUT)/captions-inputs/llava/annotations.json $(OUT)/captions-inputs/coco/captions.json $(OUT)/captions-inputs/img2dataset --output $(OUT)/captions --workers $(WORKERS) --set captions.languages=en --set vq.model=$(abspath $(OUT))/vq
-	$(BIN)/vlforge inspect $(OUT)/captions
-	$(BIN)/vlforge run captions $(OUT)/captions-inputs/classes --output $(OUT)/captions-classes --workers $(WORKERS) --set captions.classes=$(OUT)/captions-inputs/classes/class_index.json --set vq.model=$(abspath $(OUT))/vq
-	$(BIN)/vlforge inspect $(OUT)/captions-classes
 	@echo; echo "--- training: a few steps of each stage, tiny preset, 2 CPU ranks on gloo"
 	$(BIN)/python -m vlforge.trainer.evaluation $(OUT)/notebooks/shards $(OUT)/ebooks/shards $(OUT)/html/shards $(OUT)/arxiv/shards --output $(OUT)/mc/mc.jsonl
 	rm -rf $(OUT)/train $(OUT)/parts
@@ -90,6 +83,30 @@ demo: setup system-deps
 	$(MAKE) --no-print-directory train STAGE=2 TRAIN_SET="--set root=$(OUT)"
 	$(MAKE) --no-print-directory train STAGE=3 TRAIN_SET="--set root=$(OUT) --set checkpoint.init_from=train/stage2/export"
 	@echo; echo "transformers folder: $(OUT)/train/stage3/export (AutoModelForImageTextToText.from_pretrained)"
+	$(MAKE) --no-print-directory demo-janus
+
+# Janus (needs the demo's $(OUT)/text shards for stages II-III): captions in every layout with VQ
+# ids from a tiny random VQ saved here, stage I from separate SigLIP/VQ/LLM checkpoints, stages
+# I-III of tiny-janus on 2 CPU ranks, then an image drawn with CFG 5 from stage III's export.
+JANUS_CONFIG := configs/train-tiny-janus.yaml
+JANUS_PROMPT ?= a red circle above a blue square
+demo-janus: setup
+	@echo; echo "--- Janus data: captions, image+caption pairs in every layout, drawn from their captions; VQ ids from a tiny random VQ"
+	rm -rf $(OUT)/captions-inputs $(OUT)/captions $(OUT)/captions-classes $(OUT)/vq
+	$(BIN)/python examples/make_captions.py $(OUT)/captions-inputs
+	$(BIN)/python -m vlforge.vq tiny $(OUT)/vq
+	$(BIN)/vlforge run captions $(OUT)/captions-inputs/folder $(OUT)/captions-inputs/llava/annotations.json $(OUT)/captions-inputs/coco/captions.json $(OUT)/captions-inputs/img2dataset --output $(OUT)/captions --workers $(WORKERS) --set captions.languages=en --set vq.model=$(abspath $(OUT))/vq
+	$(BIN)/vlforge inspect $(OUT)/captions
+	$(BIN)/vlforge run captions $(OUT)/captions-inputs/classes --output $(OUT)/captions-classes --workers $(WORKERS) --set captions.classes=$(OUT)/captions-inputs/classes/class_index.json --set vq.model=$(abspath $(OUT))/vq
+	$(BIN)/vlforge inspect $(OUT)/captions-classes
+	@echo; echo "--- Janus training: tiny-janus stages I, II, III, 2 CPU ranks on gloo"
+	rm -rf $(OUT)/train-janus $(OUT)/janus-parts
+	$(BIN)/python -m vlforge.trainer.janus_parts --preset tiny-janus --vq $(OUT)/vq --output $(OUT)/janus-parts
+	$(MAKE) --no-print-directory train STAGE=1 TRAIN_CONFIG=$(JANUS_CONFIG) TRAIN_SET="--set root=$(OUT)"
+	$(MAKE) --no-print-directory train STAGE=2 TRAIN_CONFIG=$(JANUS_CONFIG) TRAIN_SET="--set root=$(OUT)"
+	$(MAKE) --no-print-directory train STAGE=3 TRAIN_CONFIG=$(JANUS_CONFIG) TRAIN_SET="--set root=$(OUT)"
+	$(BIN)/vlforge generate --model $(OUT)/train-janus/stage3/export --prompt "$(JANUS_PROMPT)" --cfg 5 -o $(OUT)/janus-sample.png
+	@echo; echo "Janus folder: $(OUT)/train-janus/stage3/export (JanusForConditionalGeneration.from_pretrained); image: $(OUT)/janus-sample.png"
 
 test: setup system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
