@@ -100,3 +100,19 @@ def test_charxiv_reasoning_questions_land_mostly_in_analysis():
     land = landing(questions["reasoning"], Tagger.load())
     assert max(land["main"], key=land["main"].get) == "Analysis"
     assert land["secondary"]["Analysis / Data Chart Analysis"] > 0.3 * land["questions"]
+
+
+@pytest.mark.skipif(not CHARXIV.exists(), reason="shared/corpora is not beside the checkout")
+def test_charxiv_files_as_shipped_are_tagged_with_at_most_a_tenth_unassigned(tmp_path):
+    # The reasoning files hold the question text (JSON objects keyed by id); the descriptive
+    # files hold question ids into src/constants.py, so their text comes from charxiv_questions.
+    out = tmp_path / "reasoning.jsonl"
+    taxonomy_cli("tag", *(str(p) for p in sorted((CHARXIV / "data").glob("reasoning_*.json"))),
+                 "--field", "query", "--output", str(out))
+    tagged = read_jsonl(out)
+    assert len(tagged) == 2323 and not read_jsonl(tmp_path / "reasoning.rejects.jsonl")
+    assert sum(r["taxonomy"]["main"] == "unassigned" for r in tagged) <= 0.10 * len(tagged)
+    descriptive = landing(charxiv_questions(CHARXIV)["descriptive"], Tagger.load())
+    assert descriptive["main"].get("unassigned", 0) <= 0.10 * descriptive["questions"]
+    # Neutral chart-reading questions ("How many lines are there?") are not safety requests.
+    assert descriptive["main"].get("Safety", 0) <= 0.01 * descriptive["questions"]

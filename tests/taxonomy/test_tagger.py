@@ -47,6 +47,17 @@ def test_clear_prompts_land_where_expected(tagger, prompt, main, secondary):
     assert tag["lang"] == ("zh" if any("\u4e00" <= c <= "\u9fff" for c in prompt) else "en")
 
 
+@pytest.mark.parametrize("prompt", [
+    "How many cars can you count in the photo?", "How many people are in the picture?",
+    "How many lines are there?", "Do any lines intersect?", "Are there five characters in the picture?",
+    "Is there a dog in this image?", "图中有几个人？",
+])
+def test_neutral_counting_and_chart_questions_are_not_safety(tagger, prompt):
+    # These once drifted to Safety (suggestive/counterfactual training rows shared their words).
+    tag = tagger.tag_text(prompt)
+    assert tag["best"] != "Safety", tag
+
+
 @pytest.mark.parametrize("prompt, reason", [
     ("", "empty_prompt"),
     ("<image>\n", "empty_prompt"),

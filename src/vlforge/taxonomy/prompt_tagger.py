@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vlforge.taxonomy.model import LABEL_PREFIX, LoadedModels, calibrate, check_labels, load_models
+import numpy as np
+
+from vlforge.taxonomy.model import LABEL_PREFIX, LoadedModels, check_labels, load_models
 from vlforge.taxonomy.text import analyze
 from vlforge.taxonomy.tree import UNASSIGNED, Taxonomy, load_taxonomy
 
@@ -56,6 +58,11 @@ class Tagger:
         self.secondary_threshold = (calibration.secondary_threshold if secondary_threshold is None
                                     else secondary_threshold)
         self._children = {m.id: {s.id for s in m.secondaries} for m in self.taxonomy.mains}
+        # fastText's labels (with their prefix) -> taxonomy id, name, and the main of a secondary
+        known = {*self._children, *(c for children in self._children.values() for c in children)}
+        self._ids = {LABEL_PREFIX + i: i for i in known}
+        self._names = {LABEL_PREFIX + i: self.taxonomy.name_of(i) for i in known}
+        self._parent = {LABEL_PREFIX + c: m for m, children in self._children.items() for c in children}
 
     @classmethod
     def load(cls, model_dir: str | None = None, **kwargs) -> Tagger:
@@ -63,67 +70,88 @@ class Tagger:
 
     def prepare(self, text: str) -> _Prepared:
         analyzed = analyze(text)
-        words, script = analyzed.tokens, analyzed.script
+        script = analyzed.script
         if script == "none":  # no words, or only numbers: nothing says what is asked
             return _Prepared("", "none", "empty_prompt")
         if script in UNSUPPORTED_SCRIPTS:
             return _Prepared("", script, "unsupported_language")
-        return _Prepared(" ".join(words), "zh" if script == "zh" else "en", None)
+        return _Prepared(analyzed.line, "zh" if script == "zh" else "en", None)
 
     def tag_texts(self, texts: list[str]) -> list[dict]:
         """One tag per text, in order."""
         prepared = [self.prepare(t) for t in texts]
         lines = [p.line for p in prepared if p.reason is None]
-        main_scores = self._predict(self.models.main, lines)
-        secondary_scores = self._predict(self.models.secondary, lines)
-        tags, j = [], 0
-        for p in prepared:
-            if p.reason is not None:
-                tags.append(unassigned_tag(p.lang, p.reason))
-                continue
-            tags.append(self._tag(main_scores[j], secondary_scores[j], p.lang))
-            j += 1
-        return tags
+        main = iter(self._ranked_main(lines))
+        secondary = iter(zip(*self._raw_predict(self.models.secondary, lines), strict=True))
+        return [unassigned_tag(p.lang, p.reason) if p.reason is not None
+                else self._tag(*next(main), *next(secondary), p.lang) for p in prepared]
 
     def main_probabilities(self, texts: list[str]) -> list[dict[str, float] | None]:
         """The main model's uncalibrated probabilities per text (label ids); None for a text
         refused before prediction (no words, another script)."""
         prepared = [self.prepare(t) for t in texts]
-        scores = iter(self._predict(self.models.main, [p.line for p in prepared if p.reason is None]))
+        labels, probs = self._raw_predict(self.models.main, [p.line for p in prepared if p.reason is None])
+        scores = iter({self._ids[a]: float(b) for a, b in zip(ls, ps, strict=True)}
+                      for ls, ps in zip(labels, probs, strict=True))
         return [None if p.reason is not None else next(scores) for p in prepared]
 
     def tag_text(self, text: str) -> dict:
         return self.tag_texts([text])[0]
 
     @staticmethod
-    def _predict(model, lines: list[str]) -> list[dict[str, float]]:
+    def _raw_predict(model, lines: list[str]) -> tuple[list[list[str]], list[list[float]]]:
+        """Every label (with its __label__ prefix) and probability per line, best first."""
+        if not lines:
+            return [], []
+        # multilinePredict is fastText's batch predict without the per-line numpy wrapping; its
+        # probabilities are float32 arrays, made Python floats (float64) in one call per line.
+        labels, probs = model.f.multilinePredict([line + "\n" for line in lines], -1, 0.0, "strict")
+        return labels, [p.tolist() for p in probs]
+
+    def _ranked_main(self, lines: list[str]) -> list[tuple[list[str], list[float]]]:
+        """Per line: the top_k (at least 1) main labels and their calibrated confidences, best
+        first, ties broken by label id (as model.calibrate + a sort would), computed for the
+        whole batch at once: the per-prompt Python work is what limits the tagging speed."""
+        labels, probs = self._raw_predict(self.models.main, lines)
         if not lines:
             return []
-        # multilinePredict is fastText's batch predict without the per-line numpy wrapping.
-        all_labels, all_probs = model.f.multilinePredict([line + "\n" for line in lines], -1, 0.0, "strict")
-        cut = len(LABEL_PREFIX)
-        return [{label[cut:]: float(p) for label, p in zip(labels, probs, strict=True)}
-                for labels, probs in zip(all_labels, all_probs, strict=True)]
+        powered = np.maximum(np.asarray(probs, dtype=np.float64), 1e-12) ** (1.0 / self.temperature)
+        confidences = (powered / powered.sum(axis=1, keepdims=True)).tolist()
+        k = max(1, min(self.top_k, powered.shape[1]))
+        tied = np.any(powered[:, :k] == powered[:, 1:k + 1], axis=1) if powered.shape[1] > k else [False] * len(lines)
+        ranked = []
+        for row_labels, row_confidences, tie in zip(labels, confidences, tied, strict=True):
+            if tie:  # fastText's order among equal probabilities is not ours
+                pairs = sorted(zip(row_labels, row_confidences, strict=True), key=lambda kv: (-kv[1], kv[0]))
+                row_labels, row_confidences = [a for a, _ in pairs], [c for _, c in pairs]
+            ranked.append((row_labels[:k], row_confidences[:k]))
+        return ranked
 
-    def _tag(self, main_scores: dict[str, float], secondary_scores: dict[str, float], lang: str) -> dict:
-        ranked = sorted(calibrate(main_scores, self.temperature).items(), key=lambda kv: (-kv[1], kv[0]))
-        top = [[self.taxonomy.name_of(label), round(score, 4)] for label, score in ranked[:self.top_k]]
-        best, best_score = ranked[0]
+    def _tag(self, labels: list[str], confidences: list[float], secondary_labels: list[str],
+             secondary_probs: list[float], lang: str) -> dict:
+        best, best_score = self._ids[labels[0]], confidences[0]
+        top = [[self._names[a], round(c, 4)] for a, c in zip(labels[:self.top_k], confidences, strict=False)]
         known = {"main_score": round(best_score, 4), "best": self.taxonomy.name_of(best), "top": top}
         if best_score < self.main_threshold:
             return {**unassigned_tag(lang, "low_confidence"), **known}
-        secondary, secondary_score = self._secondary(best, secondary_scores)
+        secondary, secondary_score = self._secondary(best, secondary_labels, secondary_probs)
         return {"main": known["best"], **known, "secondary": secondary, "secondary_score": secondary_score,
                 "lang": lang, "reason": None}
 
-    def _secondary(self, main_id: str, scores: dict[str, float]) -> tuple[str | None, float | None]:
-        children = self._children[main_id]
-        if not children:  # Evaluation, Safety: no secondary level
+    def _secondary(self, main_id: str, labels: list[str], probs: list[float]) -> tuple[str | None, float | None]:
+        """The best child of main_id and its share of the children's probabilities."""
+        if not self._children[main_id]:  # Evaluation, Safety: no secondary level
             return None, None
-        child_scores = {s: scores.get(s, 0.0) for s in sorted(children)}
-        label = max(child_scores, key=child_scores.__getitem__)
-        share = child_scores[label] / (sum(child_scores.values()) or 1.0)
-        name = self.taxonomy.name_of(label) if share >= self.secondary_threshold else UNASSIGNED
+        best, best_p, total = None, 0.0, 0.0
+        for label, p in zip(labels, probs, strict=True):
+            if self._parent.get(label) == main_id:
+                if best is None or p > best_p or (p == best_p and label < best):
+                    best, best_p = label, p
+                total += p
+        if best is None:  # a model that knows none of the children: all at 0, the first id
+            best = LABEL_PREFIX + min(self._children[main_id])
+        share = best_p / (total or 1.0)
+        name = self._names[best] if share >= self.secondary_threshold else UNASSIGNED
         return name, round(share, 4)
 
 

@@ -36,7 +36,12 @@ _HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
 _NUMBER = r"\d+(?:[.,]\d+)*"
 # A run of numbers with only spaces and punctuation between them ("[0.1, 0.5, 0.9]", "7 - 29 = -22")
 # is one token: a data list of 500 values would otherwise outweigh every word of its prompt.
-_TOKEN = re.compile(rf"[{_CJK}]|{_NUMBER}(?:\W+{_NUMBER})*|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
+# The run is first replaced by _RUN (a private-use character, which NFKC keeps and no letter
+# class matches), so that findall returns the final tokens and the line is one join + replace:
+# no Python work per token on the hot path.
+_NUMBER_RUN = re.compile(rf"{_NUMBER}(?:\W+{_NUMBER})*")
+_RUN = "\ue000"
+_TOKEN = re.compile(rf"[{_CJK}]|{_RUN}|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
 _HAN_CHAR = re.compile(f"[{_CJK}]")
 _KANA_CHAR = re.compile(f"[{_KANA}]")
 _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
@@ -44,34 +49,43 @@ _LATIN_WORD = re.compile(r"^[a-z\u00c0-\u024f'’-]+$")
 
 NUM_TOKEN = "<num>"
 
+
 def strip_placeholders(text: str) -> str:
-    return _PLACEHOLDER.sub(" ", text)
+    return _PLACEHOLDER.sub(" ", text) if "<" in text else text  # every placeholder starts with "<"
 
 
 def normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", strip_placeholders(text)).casefold()
+    text = strip_placeholders(text)
+    if text.isascii():  # NFKC leaves ASCII as it is, and casefold is lower there
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 @dataclass(frozen=True)
 class Analyzed:
-    tokens: list[str]
+    line: str  # the fastText input line: tokens joined by single spaces
     script: str  # see script_from_tokens
 
 
 def analyze(text: str) -> Analyzed:
-    """Tokens and script of a prompt, normalising it once (the tagger's hot path)."""
-    words = [NUM_TOKEN if t[0].isdigit() else t for t in _TOKEN.findall(normalize(text))]
-    return Analyzed(words, script_from_tokens(words))
+    """The fastText line and the script of a prompt, normalising it once (the tagger's hot path)."""
+    normal = normalize(text)
+    words = _TOKEN.findall(_NUMBER_RUN.sub(_RUN, normal))
+    if normal.isascii():  # ASCII tokens are Latin words or numbers
+        script = "latin" if len(words) > words.count(_RUN) else "none"
+    else:
+        script = _script_of_mixed(normal, words)
+    return Analyzed(" ".join(words).replace(_RUN, NUM_TOKEN), script)
 
 
 def tokens(text: str) -> list[str]:
     """Tokens of a prompt (see the module notes); [] for a prompt with no words."""
-    return analyze(text).tokens
+    return tokenize(text).split()
 
 
 def tokenize(text: str) -> str:
     """The fastText input line for a prompt: tokens joined by single spaces, no newline."""
-    return " ".join(tokens(text))
+    return analyze(text).line
 
 
 def is_latin_word(token: str) -> bool:
@@ -87,7 +101,7 @@ def script_from_tokens(words: list[str]) -> str:
     """
     han = latin = other = 0
     for word in words:
-        if word == NUM_TOKEN:
+        if word in (NUM_TOKEN, _RUN):
             continue
         if len(word) == 1 and _HAN_CHAR.match(word):
             han += 1
@@ -106,6 +120,18 @@ def script_from_tokens(words: list[str]) -> str:
     if other:
         return "other"
     return "zh" if han else "none"
+
+
+def _script_of_mixed(normal: str, words: list[str]) -> str:
+    """script_from_tokens for a non-ASCII prompt, counting in C where it can: kana or hangul
+    anywhere decides at once; Han characters (one token each) at least as many as all the
+    other words make it Chinese without looking at those words one by one."""
+    if _KANA_CHAR.search(normal) or _HANGUL_CHAR.search(normal):
+        return script_from_tokens(words)
+    han = len(_HAN_CHAR.findall(normal))
+    if han and han >= len(words) - han - words.count(_RUN):
+        return "zh"
+    return script_from_tokens(words)
 
 
 def script_of(text: str) -> str:
