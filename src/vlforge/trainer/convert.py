@@ -1,4 +1,4 @@
-"""The DeepSeek-VL release layout -> transformers' DeepSeek-VL classes (config and weights).
+"""The DeepSeek-VL and Janus release layouts -> transformers' classes (config and weights).
 
 The release folders (`deepseek-ai/deepseek-vl-{1.3b,7b}-{base,chat}`) hold the released code's
 `MultiModalityCausalLM`: a config.json with `vision_config` (`CLIPVisionTower` for 1.3B,
@@ -23,6 +23,24 @@ tensors; only SigLIP's head count, which no shape shows, comes from the name.
 model, its config and its processor (the stock image processor, the release folder's tokenizer,
 the chat template), so that `AutoModelForImageTextToText` and `AutoProcessor` load it offline;
 `release_state` gives the same tensors in memory (`weights.load_full` on a release folder).
+
+Janus and Janus-Pro (`deepseek-ai/Janus-1.3B`, `Janus-Pro-1B`, `Janus-Pro-7B`) use the same
+`multi_modality` config, plus `gen_vision_config` (the VQ model, class `VQ-16`),
+`gen_aligner_config` and `gen_head_config`; `convert_release` sends such a folder to
+`convert_janus_release`, which writes a `JanusForConditionalGeneration` folder. Its tensors:
+
+    vision_model.vision_tower.*        SigLIP (timm names; attn_pool unused)
+    aligner.layers.{0,2}.*             understanding aligner: Linear, GELU, Linear
+    gen_vision_model.*                 LlamaGen's VQModel: encoder/decoder.conv_blocks.{i}.res|attn|
+                                       downsample|upsample, {encoder,decoder}.mid.{0,1,2},
+                                       quantize.embedding (quantize.codebook_used: a usage counter)
+    gen_aligner.layers.{0,2}.*         generation aligner
+    gen_head.output_mlp_projector.*, gen_head.vision_head.*   image head
+    gen_embed.weight                   the table image ids are looked up in for generation
+    language_model.model.*, language_model.lm_head.*          LlamaForCausalLM
+
+The released code builds the VQ model with no arguments (its shape is in the code, not the
+config), so the VQ shape is read from the tensors, as are the tower and aligner widths.
 """
 
 from __future__ import annotations
@@ -160,9 +178,10 @@ def _sam_config(params: dict, shapes, prefix: str, folder) -> dict:
             "hidden_act": "gelu", "layer_norm_eps": 1e-6, "use_rel_pos": True, "use_abs_pos": True}
 
 
-def image_token_id(folder: Path, vocab_size: int) -> int:
-    """The id of `<image_placeholder>` in the folder's tokenizer.json, else DeepSeek-LLM's."""
-    found = DEFAULT_IMAGE_TOKEN_ID
+def image_token_id(folder: Path, vocab_size: int, default: int = DEFAULT_IMAGE_TOKEN_ID) -> int:
+    """The id of `<image_placeholder>` in the folder's tokenizer.json, else `default`
+    (DeepSeek-LLM's in DeepSeek-VL)."""
+    found = default
     if (folder / "tokenizer.json").is_file():
         added = weights.read_json(folder / "tokenizer.json").get("added_tokens", [])
         found = next((t["id"] for t in added if t.get("content") == IMAGE_TOKEN), found)
@@ -236,28 +255,41 @@ def convert_release(src: str | Path, dst: str | Path, tokenizer: str | Path | No
     takes the tokenizer of `tokenizer`, else of the release folder; with neither, only the
     image processor is written and `AutoProcessor` cannot load the folder.
     """
-    import torch
+    from vlforge.trainer.janus_convert import convert_janus_release, is_janus_release
 
     src, dst = Path(src), Path(dst)
+    if is_janus_release(src):  # same multi_modality config, plus the generation parts
+        return convert_janus_release(src, dst, tokenizer)
     if weights.checkpoint_layout(src) != "release":
         raise WeightsError(f"{src}: not a DeepSeek-VL release folder (see `checkpoint_layout`)")
-    if dst.exists() and any(dst.iterdir()):
-        raise WeightsError(f"{dst}: exists and is not empty; give a new folder")
+    _check_empty_target(dst)
     config = release_config(src, tokenizer)
     tok = _release_tokenizer(Path(tokenizer or src), config)
     state, _ = release_state(src)
+    save_complete(model_class(config), config, state, src, dst)
+    _write_processor(dst, config, tok)
+    return dst
+
+
+def save_complete(cls, config, state: StateDict, src: Path, dst: Path) -> None:
+    """`cls(config)` with every parameter from `state` (else WeightsError), saved to `dst`."""
+    import torch
+
     config.dtype = next(iter(state.values())).dtype
     with torch.device("meta"):
-        model = model_class(config)(config)
+        model = cls(config)
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if config.tie_word_embeddings and "lm_head.weight" in own:
+    if config.tie_word_embeddings and "lm_head.weight" in own:  # a tied head is the input embedding
         state.setdefault("lm_head.weight", state[weights.LLM_PREFIX + "embed_tokens.weight"])
     weights.check_complete(own, state, str(src))
     model.load_state_dict(state, strict=True, assign=True)
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dst))
-    _write_processor(dst, config, tok)
-    return dst
+
+
+def _check_empty_target(dst: Path) -> None:
+    if dst.exists() and any(dst.iterdir()):
+        raise WeightsError(f"{dst}: exists and is not empty; give a new folder")
 
 
 def _release_tokenizer(folder: Path, config):
@@ -290,11 +322,12 @@ def _write_processor(dst: Path, config, tokenizer) -> None:
 
 def add_convert_parser(sub) -> None:
     p = sub.add_parser("convert-checkpoint",
-                       help="convert a DeepSeek-VL release folder into a transformers folder",
+                       help="convert a DeepSeek-VL or Janus release folder into a transformers folder",
                        description="Convert a deepseek-ai/deepseek-vl-* release folder (config.json "
                                    "with vision_config/aligner_config/language_config) into a "
                                    "folder that transformers' DeepseekVL(Hybrid)ForConditionalGeneration "
-                                   "loads with from_pretrained.")
+                                   "loads with from_pretrained; a deepseek-ai/Janus* folder (with "
+                                   "gen_vision_config too) into a JanusForConditionalGeneration folder.")
     p.add_argument("src", help="the release folder")
     p.add_argument("dst", help="the new transformers folder (must not exist or be empty)")
     p.add_argument("--tokenizer", help="tokenizer folder for the processor (default: the release folder's)")

@@ -94,12 +94,17 @@ def janus_loss(model, inputs: dict, batch: dict, device: torch.device) -> torch.
 # --- export ----------------------------------------------------------------------------------
 
 
+def janus_image_processor(image_size: int = 384) -> JanusImageProcessorPil:
+    """transformers' Janus image processor set up as the released one: long side to the size,
+    padded with (127, 127, 127), normalised with mean = std = 0.5."""
+    return JanusImageProcessorPil(size={"height": image_size, "width": image_size}, min_size=14,
+                                  image_mean=list(SIGLIP_MEAN), image_std=list(SIGLIP_STD))
+
+
 def janus_processor(tokenizer, image_size: int = 384, num_image_tokens: int = 576) -> JanusProcessor:
-    """transformers' JanusProcessor set up as the released one: long side to the size, padded
-    with (127, 127, 127), normalised with mean = std = 0.5."""
-    images = JanusImageProcessorPil(size={"height": image_size, "width": image_size}, min_size=14,
-                                    image_mean=list(SIGLIP_MEAN), image_std=list(SIGLIP_STD))
-    return JanusProcessor(image_processor=images, tokenizer=tokenizer, num_image_tokens=num_image_tokens)
+    """transformers' JanusProcessor: the released image processor and the Janus tokenizer."""
+    return JanusProcessor(image_processor=janus_image_processor(image_size), tokenizer=tokenizer,
+                          num_image_tokens=num_image_tokens)
 
 
 def generation_config(tokenizer) -> GenerationConfig:

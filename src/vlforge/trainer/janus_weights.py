@@ -17,7 +17,7 @@ lists them.
         llm     a LlamaForCausalLM folder (DeepSeek-LLM)
 
 The original release layout (deepseek-ai/Janus*, model_type multi_modality) is refused with
-the way to convert it.
+the way to convert it (`vlforge convert-checkpoint`, `janus_convert`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def read_janus_config(path: str | Path) -> JanusConfig:
     data = _config_json(Path(path))
     if data.get("model_type") == "multi_modality":
         raise WeightsError(f"{path}: the original deepseek-ai Janus release layout; convert it to a transformers "
-                           "folder first (transformers' convert_janus_weights_to_hf.py), then point init_from at it")
+                           "folder first (`vlforge convert-checkpoint SRC DST`), then point init_from at it")
     if data.get("model_type") != "janus":
         raise WeightsError(f"{path}: model_type {data.get('model_type')!r} is not a Janus model")
     return JanusConfig.from_pretrained(str(path), local_files_only=True)
