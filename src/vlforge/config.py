@@ -76,6 +76,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
         "retries": opt(1, "extra attempts for a task that raised or whose worker died"),
         # Nougat's pdf corpus, for example: 0 runs the model on CPU.
         "actor_gpus": opt(0.0, "ray: GPUs each long-lived actor of a model corpus asks for"),
+        "schedule_timeout_s": opt(60.0, "ray: seconds a job waits for its first worker to be scheduled before it fails"),
     },
 }
 
