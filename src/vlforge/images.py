@@ -19,20 +19,28 @@ def has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
 
 
-def shows_through(img: Image.Image) -> bool:
+def alpha_range(img: Image.Image) -> tuple[int, int] | None:
+    """(lowest, highest) alpha of the image; None when it has no transparency at all."""
+    if not has_alpha(img):
+        return None
+    # An alpha band is read as it is; only a palette's transparency needs converting.
+    alpha = img.getchannel("A") if "A" in img.getbands() else img.convert("RGBA").getchannel("A")
+    return alpha.getextrema()
+
+
+def shows_through(img: Image.Image, alpha: tuple[int, int] | None = None) -> bool:
     """True when some pixel is not fully opaque: only then does the background matter. An
     alpha channel that is 255 everywhere (matplotlib's default white figure) shows the same
-    in every reader."""
-    if not has_alpha(img):
-        return False
-    return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+    in every reader. `alpha`: the image's alpha_range when it is already known."""
+    alpha = alpha or alpha_range(img)
+    return alpha is not None and alpha[0] < 255
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
     """The image composited onto `background` (when it has transparency), as RGB."""
     if not has_alpha(img):
         return img.convert("RGB")
-    rgba = img.convert("RGBA")
+    rgba = img if img.mode == "RGBA" else img.convert("RGBA")
     canvas = Image.new("RGBA", rgba.size, (*background, 255))
     canvas.alpha_composite(rgba)
     return canvas.convert("RGB")
@@ -51,7 +59,14 @@ def as_png(data: bytes, background: tuple[int, int, int] = WHITE) -> tuple[bytes
     see-through and are kept unchanged. JPEG pixels are stored as decoded: lossless from
     here on."""
     with Image.open(io.BytesIO(data)) as img:
-        if img.format == "PNG" and not shows_through(img):
-            return None
-        was = f"{(img.format or '?').lower()} {img.mode}"
-        return png_bytes(to_rgb(img, background)), was
+        return image_as_png(img, background)
+
+
+def image_as_png(img: Image.Image, background: tuple[int, int, int] = WHITE,
+                 alpha: tuple[int, int] | None = None) -> tuple[bytes, str] | None:
+    """`as_png` of an image already opened (and maybe decoded: its pixels are reused);
+    `alpha`: its alpha_range when already known."""
+    if img.format == "PNG" and not shows_through(img, alpha):
+        return None
+    was = f"{(img.format or '?').lower()} {img.mode}"
+    return png_bytes(to_rgb(img, background)), was

@@ -16,7 +16,8 @@ The image bytes are never changed. A kept sample gets `image_size` (width, heigh
 JPEG is decoded through PIL's draft mode at 1/8 scale (all entropy-coded data is still
 read, so truncation is caught, but the inverse DCT runs on 8x fewer pixels): the blank test
 then sees block averages, which is what "one colour" means for a lossy format anyway.
-PNG is always decoded in full.
+PNG is always decoded in full; `checked_image` hands that decode on (flattening reuses it).
+A one-colour test counts colours and stops at the second one (tolerance 0).
 """
 
 from __future__ import annotations
@@ -46,8 +47,19 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Modes whose pixels PIL can count (getcolors): one value in every band is "one colour".
+_COUNTED_MODES = ("1", "L", "P", "LA", "PA", "RGB", "RGBA")
+
+
 def is_blank(image: Image.Image, tolerance: int = 0) -> bool:
     """True when every band spans <= tolerance levels, or the image is fully transparent."""
+    if tolerance == 0 and image.mode in _COUNTED_MODES:
+        # Counting stops at the second colour, where a chart is told from a blank image;
+        # per-band extrema would copy and scan every band in full.
+        if image.getcolors(1) is not None:
+            return True
+        # Fully transparent: no pixel with alpha above 0, found at the first one there is.
+        return "A" in image.getbands() and image.getbbox(alpha_only=True) is None
     extrema = image.getextrema()
     if not isinstance(extrema[0], tuple):  # single band: (min, max)
         extrema = (extrema,)
@@ -95,6 +107,16 @@ def _check_pixels(image: Image.Image, options: dict[str, Any]) -> None:
 
 def checked_size(sample: Sample, options: dict[str, Any]) -> tuple[int, int]:
     """(width, height) of the sample's image; raises Rejected with the first check it failed."""
+    size, image = checked_image(sample, options)
+    if image is not None:
+        image.close()
+    return size
+
+
+def checked_image(sample: Sample, options: dict[str, Any]) -> tuple[tuple[int, int], Image.Image | None]:
+    """(width, height) and the image decoded at full size, for a later stage to reuse its
+    pixels (None when it was decoded in JPEG draft mode, at reduced size); raises Rejected
+    with the first check it failed."""
     if sample.image is None:
         raise Rejected("no_image", "the sample has no image")
     try:
@@ -103,11 +125,17 @@ def checked_size(sample: Sample, options: dict[str, Any]) -> tuple[int, int]:
         raise Rejected("corrupt_image", f"not a readable image: {type(exc).__name__}: {exc}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too_many_pixels", str(exc)) from None
-    with image:
-        size = image.size  # before decoding: JPEG draft mode shrinks it
+    size = image.size  # before decoding: JPEG draft mode shrinks it
+    try:
         _check_header(image, sample, options)
         _check_pixels(image, options)
-    return size
+    except BaseException:
+        image.close()
+        raise
+    if image.size != size:
+        image.close()
+        return size, None
+    return size, image
 
 
 def check_image(sample: Sample, options: dict[str, Any], stage: str = "image") -> Outcome:

@@ -28,7 +28,9 @@ The stream, stage by stage (the formats themselves are parsed by documents.noteb
     code      code size limits (filters.code), before the browser sees anything
     render    SVG and HTML -> PNG in hermetic headless Chromium, one browser per worker
               process (rejects: the renderer's reasons; remote_reference for blocked requests)
-    image     decodes, size, pixel count, blank (filters.images); sets image_size
+    image     decodes, size, pixel count, blank (filters.images); sets image_size. Checked
+              once per distinct image of the task: a repeat (the same bytes) gets the
+              first one's verdict, and flatten reuses the decoded pixels and its result
     flatten   every image as the notebook shows it, stored as PNG: transparent parts on
               `notebooks.images.background` (Jupyter's white; a plain RGB conversion
               would show them black), JPEG re-encoded losslessly, so the corpus has one
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -75,8 +78,8 @@ from vlforge.filters.code import code_filter, line_counts
 from vlforge.filters.dedup import DEFAULTS as DEDUP_DEFAULTS
 from vlforge.filters.dedup import image_dedup
 from vlforge.filters.images import DEFAULTS as IMAGE_DEFAULTS
-from vlforge.filters.images import image_filter
-from vlforge.images import as_png
+from vlforge.filters.images import checked_image, checked_size
+from vlforge.images import as_png, image_as_png
 from vlforge.renderers.browser import BrowserConfig, worker_renderer
 from vlforge.schemas import Provenance, Reject, Sample, checksum, make_key
 
@@ -454,10 +457,86 @@ def render_markup(sample: Sample, ctx: TaskContext) -> Outcome:
     return sample
 
 
+# --------------------------------------------------------------------------------------
+# Images: checked and flattened once per distinct image of a task
+# --------------------------------------------------------------------------------------
+
+# Flattened bytes kept per task for repeats, at most (beyond it repeats are flattened again).
+MEMO_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class SeenImage:
+    """What the image and flatten stages made of one image's bytes earlier in the task."""
+
+    size: tuple[int, int] | None = None
+    rejected: tuple[str, str] | None = None  # (reason, detail) of the image check
+    flattened: tuple[bytes, str] | None = None  # image_as_png's answer, once `flattened_known`
+    flattened_known: bool = False
+
+
+class ImageMemo:
+    """Per task: image (format, sha256) -> SeenImage. The same figure recurs across copies
+    and forks of a notebook; its checks and its flattening depend on its bytes alone, so a
+    repeat gets the first one's answers without decoding or encoding it again."""
+
+    def __init__(self, max_bytes: int = MEMO_BYTES):
+        self.seen: dict[tuple[str, bytes], SeenImage] = {}
+        self.room = max_bytes
+
+    @staticmethod
+    def of(ctx: TaskContext) -> ImageMemo:
+        return ctx.state.setdefault("notebooks.images", ImageMemo())
+
+    def remember_flattened(self, entry: SeenImage, converted: tuple[bytes, str] | None) -> None:
+        size = len(converted[0]) if converted else 0
+        if size <= self.room:
+            entry.flattened, entry.flattened_known, self.room = converted, True, self.room - size
+
+
+def _first_look(sample: Sample, options: dict) -> SeenImage:
+    try:
+        size, pixels = checked_image(sample, options)
+    except Rejected as error:
+        return SeenImage(rejected=(error.reason, error.detail))
+    sample.scratch["pixels"] = pixels  # the full-size decode, for flatten (None: JPEG draft)
+    return SeenImage(size=size)
+
+
+def check_image_once(sample: Sample, ctx: TaskContext) -> Sample:
+    """filters.images' checks (it sets image_size), once per distinct image of the task."""
+    if sample.image is None:
+        sample.image_size = checked_size(sample, ctx.option("filters.images"))  # rejects: no_image
+        return sample
+    memo = ImageMemo.of(ctx)
+    digest = (sample.image_format, hashlib.sha256(sample.image).digest())
+    entry = memo.seen.get(digest)
+    if entry is None:
+        entry = memo.seen[digest] = _first_look(sample, ctx.option("filters.images"))
+    if entry.rejected:
+        raise Rejected(*entry.rejected)
+    sample.image_size, sample.scratch["image_digest"] = entry.size, digest
+    return sample
+
+
+def _flattened(sample: Sample, ctx: TaskContext, background: tuple[int, int, int]) -> tuple[bytes, str] | None:
+    """image_as_png's answer for the sample: remembered, or from the pixels the image stage
+    decoded, or (JPEG, decoded there at reduced size) from the bytes."""
+    pixels = sample.scratch.pop("pixels", None)
+    memo = ImageMemo.of(ctx)
+    entry = memo.seen.get(sample.scratch.pop("image_digest", None))
+    if entry is not None and entry.flattened_known:
+        return entry.flattened
+    converted = image_as_png(pixels, background) if pixels is not None else as_png(sample.image, background)
+    if entry is not None:
+        memo.remember_flattened(entry, converted)
+    return converted
+
+
 def flatten_image(sample: Sample, ctx: TaskContext) -> Sample:
     """The image as the notebook shows it, as PNG (see the module notes: flatten)."""
     opts = ctx.option("notebooks.images")
-    converted = as_png(sample.image, ImageColor.getrgb(opts["background"])[:3])
+    converted = _flattened(sample, ctx, _colour(opts["background"]))
     if converted is None:
         return sample
     if opts["keep_original"]:
@@ -465,6 +544,11 @@ def flatten_image(sample: Sample, ctx: TaskContext) -> Sample:
                                              "base64": base64.b64encode(sample.image).decode("ascii")}
     (sample.image, sample.metadata["flattened_from"]), sample.image_format = converted, "png"
     return sample
+
+
+@functools.lru_cache(maxsize=8)
+def _colour(name: str) -> tuple[int, int, int]:
+    return ImageColor.getrgb(name)[:3]
 
 
 def check_options(options: dict) -> None:
@@ -487,7 +571,7 @@ CORPUS = Corpus(
         output_stage(check_html_tags, "html_tags"),
         code_filter(),
         per_sample(render_markup, "render"),
-        image_filter(),
+        per_sample(check_image_once, "image"),
         per_sample(flatten_image, "flatten"),
         image_dedup(),
     ),
