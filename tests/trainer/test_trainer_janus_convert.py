@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from tiny_checkpoints import siglip_timm
+from transformers import JanusProcessor
 
 from vlforge.cli import main as vlforge_main
 from vlforge.trainer.convert import convert_release
@@ -147,6 +148,8 @@ def test_converted_generation_path_and_vq_match_the_source(source, converted):
     assert saved["vq_config"]["channel_multiplier"] == source.config.vq_config.channel_multiplier
     assert saved["image_token_id"] == TOK.image_token_id
     assert json.loads((converted / "generation_config.json").read_text())["guidance_scale"] == 5.0
+    processor = JanusProcessor.from_pretrained(str(converted))
+    assert processor.tokenizer.convert_tokens_to_ids("<begin_of_image>") == TOK.convert_tokens_to_ids("<begin_of_image>")
 
 
 def test_a_missing_or_unknown_release_tensor_is_named(source, tmp_path):

@@ -66,7 +66,9 @@ def janus_sources(config, encoder: JanusEncoder, ratio, *, seed: int, rank: int,
         if not data.language:
             raise VlforgeError("the Janus ratio gives text a share: set data.language to text shard dirs")
         sources["text"] = ShardSource(list(data.language), "language", encoder, **common)
-    if generation and data.captions:
+    # Stage I's generation data is ImageNet's `<category_name><image>` when class-name shards
+    # are given: the captions then serve understanding only.
+    if generation and data.captions and not (config.stage == 1 and data.imagenet):
         sources["generation"] = CaptionSource(list(data.captions), "generation", encoder, **common)
     if generation and data.imagenet and config.stage in (1, 2):
         sources["imagenet"] = CaptionSource(list(data.imagenet), "generation", encoder, **common)
