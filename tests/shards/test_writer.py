@@ -1,6 +1,7 @@
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pyarrow.parquet as pq
 from conftest import make_samples
@@ -93,3 +94,31 @@ def test_shard_bytes_equal_what_tarfile_writes_for_the_same_members(tmp_path):
             for name, payload in sample_members(sample):
                 tar.addfile(tar_header(name, len(payload)), io.BytesIO(payload))
     assert open(shard.path, "rb").read() == buffer.getvalue()
+
+
+def _members_read_through_index(shard_path: str) -> dict[str, dict[str, bytes]]:
+    raw = open(shard_path, "rb").read()
+    index = pq.read_table(shard_path.replace(".tar", ".parquet")).to_pylist()
+    return {row["key"]: {m["ext"]: raw[m["offset"]:m["offset"] + m["size"]] for m in row["members"]}
+            for row in index}
+
+
+def test_index_members_give_each_members_bytes_without_reading_headers(tmp_path):
+    samples = make_samples(6)
+    samples[1].key = "demo_" + "k" * 120  # long-name blocks shift what follows
+    shard = write(tmp_path, samples)[0]
+    expected = {r["__key__"]: {ext: r[ext] for ext in r if not ext.startswith("__")}
+                for r in iter_samples(shard.path)}
+    assert _members_read_through_index(shard.path) == expected
+
+
+def test_a_rewritten_shard_index_points_at_the_moved_members(tmp_path):
+    from vlforge.shards.writer import rewrite_shard_without
+
+    samples = make_samples(5)
+    shard = write(tmp_path, samples)[0]
+    rewrite_shard_without(Path(shard.path), {samples[0].key, samples[2].key})
+    kept = _members_read_through_index(shard.path)
+    assert sorted(kept) == sorted(s.key for s in samples if s.key not in (samples[0].key, samples[2].key))
+    assert kept == {r["__key__"]: {ext: r[ext] for ext in r if not ext.startswith("__")}
+                    for r in iter_samples(shard.path)}

@@ -21,6 +21,9 @@ INDEX_SCHEMA = pa.schema(
         ("height", pa.int32()),
         ("source", pa.string()),
         ("metadata", pa.string()),  # the sample's free-form metadata (scores, tags) as JSON
+        # Each member's extension and where its bytes lie in the tar (data offset, size):
+        # a reader seeks to them without scanning the tar's headers.
+        ("members", pa.list_(pa.struct([("ext", pa.string()), ("offset", pa.int64()), ("size", pa.int64())]))),
     ]
 )
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from vlforge.atomic import atomic_path, temporary_path
 from vlforge.schemas import INDEX_SCHEMA, METADATA_MEMBER, TEXT_MEMBER, Sample, to_json
-from vlforge.shards.reader import iter_samples
+from vlforge.shards.reader import iter_samples, split_member_name
 
 # Fixed header fields: nothing about the machine, the user or the clock gets into a shard.
 FIXED_MTIME = 0
@@ -39,15 +39,36 @@ class ShardInfo:
     bytes: int
 
 
-def sample_members(sample: Sample) -> list[tuple[str, bytes]]:
-    """The (member name, payload) pairs of one sample, in the order they go into the tar."""
+def sample_members(sample: Sample, record: dict | None = None) -> list[tuple[str, bytes]]:
+    """The (member name, payload) pairs of one sample, in the order they go into the tar;
+    `record`: its metadata_record() when the caller has made it already."""
     members = [
-        (f"{sample.key}.{METADATA_MEMBER}", to_json(sample.metadata_record()).encode()),
+        (f"{sample.key}.{METADATA_MEMBER}", to_json(record or sample.metadata_record()).encode()),
         (f"{sample.key}.{TEXT_MEMBER}", sample.text.encode("utf-8")),
     ]
     if sample.image is not None:
         members.append((f"{sample.key}.{sample.image_extension}", sample.image))
     return sorted(members)
+
+
+# A GNU header of ours with the name, size and checksum fields left out: what follows the
+# size (mtime 0, the checksum's blanks, a regular file, no link, GNU magic, no owner names,
+# no device, no prefix), padded to a block.
+_AFTER_SIZE = (b"%011o\0" % FIXED_MTIME + b" " * 8 + tarfile.REGTYPE + NUL * 100 + tarfile.GNU_MAGIC
+               + NUL * (32 + 32 + 8 + 8 + 155)).ljust(tarfile.BLOCKSIZE - 100 - 24 - 12, NUL)
+_MODE_OWNER = b"%07o\0" % FIXED_MODE + b"%07o\0" % 0 * 2
+_FIXED_SUM = sum(_AFTER_SIZE)  # its checksum field counts as blanks
+
+
+def header_bytes(name: str, size: int) -> bytes:
+    """tar_header(name, size).tobuf(GNU): built directly for the names and sizes a plain
+    header holds (100 bytes, < 8 GiB), through tarfile for the others (long-name records)."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) > tarfile.LENGTH_NAME or size >= 8 ** 11:
+        return tar_header(name, size).tobuf(TAR_FORMAT, "utf-8", "surrogateescape")
+    head = encoded.ljust(tarfile.LENGTH_NAME, NUL) + _MODE_OWNER + b"%011o\0" % size
+    checksum = sum(head) + _FIXED_SUM
+    return head + _AFTER_SIZE[:12] + b"%06o\0" % checksum + _AFTER_SIZE[19:]
 
 
 def tar_header(name: str, size: int) -> tarfile.TarInfo:
@@ -60,12 +81,12 @@ def tar_header(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
-def _index_row(sample: Sample, shard_name: str, offset: int, text_bytes: int) -> dict:
+def _index_row(sample: Sample, shard_name: str, text_bytes: int, metadata_json: str) -> dict:
     width, height = sample.image_size or (None, None)
     return {
         "key": sample.key,
         "shard": shard_name,
-        "offset": offset,
+        "offset": 0,  # set, with the members' places, as the sample is appended
         "corpus": sample.corpus,
         "text_kind": sample.text_kind,
         "text_chars": len(sample.text),
@@ -75,7 +96,7 @@ def _index_row(sample: Sample, shard_name: str, offset: int, text_bytes: int) ->
         "width": width,
         "height": height,
         "source": sample.provenance.source,
-        "metadata": to_json(sample.metadata),
+        "metadata": metadata_json,
     }
 
 
@@ -88,13 +109,16 @@ class _OpenShard:
         self.file = open(self.tmp_path, "wb")
         self.rows: list[dict] = []
 
-    def _append_member(self, name: str, payload: bytes) -> None:
-        # What tarfile.addfile writes, minus its copy of the payload through a file object.
-        self.file.write(tar_header(name, len(payload)).tobuf(TAR_FORMAT, "utf-8", "surrogateescape"))
+    def _append_member(self, name: str, payload: bytes) -> dict:
+        """Writes what tarfile.addfile writes (minus its copy of the payload through a file
+        object); returns the member's index entry."""
+        self.file.write(header_bytes(name, len(payload)))
+        place = {"ext": split_member_name(name)[1], "offset": self.file.tell(), "size": len(payload)}
         self.file.write(payload)
         padding = -len(payload) % tarfile.BLOCKSIZE
         if padding:
             self.file.write(NUL * padding)
+        return place
 
     def _finish_archive(self) -> None:
         # End-of-archive marker and record padding, byte for byte as tarfile.close() does.
@@ -103,16 +127,16 @@ class _OpenShard:
         if padding:
             self.file.write(NUL * padding)
 
-    def add(self, sample: Sample, members: list[tuple[str, bytes]]) -> None:
+    def add(self, sample: Sample, members: list[tuple[str, bytes]], metadata_json: str) -> None:
         text_name = f"{sample.key}.{TEXT_MEMBER}"
         text_bytes = next(len(payload) for name, payload in members if name == text_name)
-        self.add_members(members, _index_row(sample, self.final_path.name, 0, text_bytes))
+        self.add_members(members, _index_row(sample, self.final_path.name, text_bytes, metadata_json))
 
     def add_members(self, members: list[tuple[str, bytes]], row: dict) -> None:
-        """Appends one sample's members; its index row gets the offset where they start."""
+        """Appends one sample's members; its index row gets the offset where they start and
+        where each member's bytes lie."""
         row = {**row, "offset": self.file.tell()}
-        for name, payload in members:
-            self._append_member(name, payload)
+        row["members"] = [self._append_member(name, payload) for name, payload in members]
         self.rows.append(row)
 
     @property
@@ -176,14 +200,15 @@ class ShardWriter:
         self._open: _OpenShard | None = None
 
     def write(self, sample: Sample) -> None:
-        members = sample_members(sample)
+        record = sample.metadata_record()  # its "metadata" (JSON) goes into the index row too
+        members = sample_members(sample, record)
         size = sum(512 + len(payload) for _, payload in members)
         if self._open is not None and self._is_full(size):
             self._commit_open()
         if self._open is None:
             name = f"{self.prefix}-{len(self.shards):04d}.tar"
             self._open = _OpenShard(self.directory / name)
-        self._open.add(sample, members)
+        self._open.add(sample, members, record["metadata"])
 
     def _is_full(self, incoming_bytes: int) -> bool:
         shard = self._open
