@@ -27,6 +27,8 @@ from vlforge.trainer.data import (
     ShardSource,
     SkipRecord,
     conversation_turns,
+    indexed_records,
+    scanned_records,
     truncate,
 )
 from vlforge.trainer.tokenizer import (
@@ -359,3 +361,28 @@ def test_extra_images_decode_from_base64(tok, tmp_path):
     writer.close()
     example = next(ShardSource(tmp_path / "s", "sft", ExampleEncoder(tok, 512, N_IMAGE)))
     assert example.images == [png_bytes(10, 10, 4), extra]
+
+
+# --- ShardSource start-up: the indexes' member places ---------------------------------------
+
+def test_records_from_the_index_are_those_the_tar_headers_give(tmp_path):
+    shards = sorted(str(p) for p in write_pairs(tmp_path / "pairs", n=9).glob("*.tar"))
+    for shard in shards:
+        assert indexed_records(shard) == scanned_records(shard)
+
+
+def test_shards_whose_index_has_no_member_places_are_scanned_and_said_once(tok, tmp_path, caplog):
+    import pyarrow.parquet as pq
+
+    directory = write_pairs(tmp_path / "pairs", n=9)
+    indexes = sorted(directory.glob("*.parquet"))
+    for index in indexes:  # as an older writer left them
+        pq.write_table(pq.read_table(index).drop_columns(["members"]), index)
+    expected = ShardSource(write_pairs(tmp_path / "fresh", n=9), "multimodal", ExampleEncoder(tok, 512, N_IMAGE),
+                           shuffle=False)
+    with caplog.at_level("WARNING", logger="vlforge.trainer.data"):
+        old = ShardSource(directory, "multimodal", ExampleEncoder(tok, 512, N_IMAGE), shuffle=False)
+    said = [r.getMessage() for r in caplog.records if "member places" in r.getMessage()]
+    assert len(said) == 1 and f"{len(indexes)} of {len(indexes)} shards" in said[0]
+    assert [(e.key, e.input_ids, e.images) for e in (next(old) for _ in range(5))] == \
+        [(e.key, e.input_ids, e.images) for e in (next(expected) for _ in range(5))]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import tarfile
 from collections import Counter
@@ -65,6 +66,8 @@ from vlforge.trainer.chat_format import (
     encode_prompt,
 )
 from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
+
+log = logging.getLogger(__name__)
 
 KINDS = ("language", "multimodal", "sft")
 MODALITIES = ("language", "multimodal")
@@ -273,8 +276,39 @@ class RecordRef:
 
 
 def scan_shard(path: str) -> list[RecordRef]:
-    """The records of one tar in file order, from its headers (payloads are skipped) and the
-    text kinds of its parquet index; a shard without an index has its KEY.json read."""
+    """The records of one shard in file order: from its parquet index's member places, or,
+    for a shard written before the index had them, from its tar headers."""
+    records = indexed_records(path)
+    return records if records is not None else scanned_records(path)
+
+
+def _index_path(path: str) -> str:
+    return os.path.splitext(path)[0] + ".parquet"
+
+
+def indexed_records(path: str) -> list[RecordRef] | None:
+    """The records as the shard's index places them; None when the index is missing or has
+    no `members` column (an older writer)."""
+    index = _index_path(path)
+    if not os.path.exists(index) or "members" not in pq.read_schema(index).names:
+        return None
+    table = pq.read_table(index, columns=["key", "text_kind", "members"])
+    members = table.column("members").combine_chunks()
+    bounds = members.offsets.to_numpy().tolist()
+    places = members.values  # what the offsets index into
+    exts = places.field("ext").to_pylist()
+    starts, sizes = places.field("offset").to_numpy().tolist(), places.field("size").to_numpy().tolist()
+    records = []
+    keys, kinds = table.column("key").to_pylist(), table.column("text_kind").to_pylist()
+    for row, (key, kind) in enumerate(zip(keys, kinds, strict=True)):
+        found = {exts[j]: (starts[j], sizes[j]) for j in range(bounds[row], bounds[row + 1])}
+        records.append(RecordRef(path, key, found, kind if any(m in found for m in TEXT_MEMBERS) else None))
+    return records
+
+
+def scanned_records(path: str) -> list[RecordRef]:
+    """The records of one tar from its headers (payloads are skipped) and the text kinds of
+    its parquet index; a shard without an index has its KEY.json read."""
     records: dict[str, dict[str, tuple[int, int]]] = {}
     with tarfile.open(path, mode="r:") as tar:
         for member in tar:
@@ -287,7 +321,7 @@ def scan_shard(path: str) -> list[RecordRef]:
 
 
 def _indexed_kinds(path: str) -> dict[str, str]:
-    index = os.path.splitext(path)[0] + ".parquet"
+    index = _index_path(path)
     if not os.path.exists(index):
         return {}
     rows = pq.read_table(index, columns=["key", "text_kind"]).to_pylist()
@@ -312,7 +346,17 @@ def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     shards = list(dict.fromkeys(str(s) for p in paths for s in find_shards(p)))
-    return [ref for shard in shards for ref in scan_shard(shard)]
+    records, scanned = [], []
+    for shard in shards:
+        indexed = indexed_records(shard)
+        if indexed is None:
+            scanned.append(shard)
+        records.extend(indexed if indexed is not None else scanned_records(shard))
+    if scanned:
+        log.warning("%d of %d shards have no member places in their index (an older writer, or no "
+                    "index), so their tar headers were read, e.g. %s; rewriting them makes start-up "
+                    "read the indexes alone", len(scanned), len(shards), scanned[0])
+    return records
 
 
 def _wanted(ref: RecordRef, kind: str, modality: str | None) -> bool:
