@@ -169,10 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(sub)
     from vlforge.taxonomy.cli import add_taxonomy_parser
     add_taxonomy_parser(sub)
-    from vlforge.trainer.cli import add_generate_parser, add_train_parser
+    from vlforge.trainer.cli import add_convert_parser, add_generate_parser, add_train_parser
     add_train_parser(sub)
     add_generate_parser(sub)
-    from vlforge.trainer.convert import add_convert_parser
     add_convert_parser(sub)
     return parser
 

@@ -92,6 +92,37 @@ def cmd_generate(args) -> int:
     return 0
 
 
+# The parser is here, not in convert.py, so that `vlforge --help` and corpus jobs do not
+# import torch to build it; the handler imports the converter.
+def add_convert_parser(sub) -> None:
+    p = sub.add_parser("convert-checkpoint",
+                       help="convert a DeepSeek-VL or Janus release folder into a transformers folder",
+                       description="Convert a deepseek-ai/deepseek-vl-* release folder (config.json "
+                                   "with vision_config/aligner_config/language_config) into a "
+                                   "folder that transformers' DeepseekVL(Hybrid)ForConditionalGeneration "
+                                   "loads with from_pretrained; a deepseek-ai/Janus* folder (with "
+                                   "gen_vision_config too) into a JanusForConditionalGeneration folder.")
+    p.add_argument("src", help="the release folder")
+    p.add_argument("dst", help="the new transformers folder (must not exist or be empty)")
+    p.add_argument("--tokenizer", help="tokenizer folder for the processor (default: the release folder's)")
+    p.set_defaults(handler=cmd_convert)
+
+
+def cmd_convert(args) -> int:
+    import json
+    from pathlib import Path
+
+    from vlforge.trainer.convert import convert_release
+
+    out = convert_release(args.src, args.dst, args.tokenizer)
+    kind = json.loads((Path(out) / "config.json").read_text())["architectures"][0]
+    print(f"{args.src} -> {out} ({kind})")
+    if not (Path(out) / "tokenizer.json").is_file():
+        print(f"note: {args.src} has no tokenizer.json and --tokenizer was not given: {out} holds the "
+              "image processor but no tokenizer, so AutoProcessor cannot load it", file=sys.stderr)
+    return 0
+
+
 def module_arguments(args) -> list[str]:
     """The arguments that `python -m vlforge.trainer` takes for the same run."""
     argv = []

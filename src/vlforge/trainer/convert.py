@@ -45,9 +45,7 @@ config), so the VQ shape is read from the tensors, as are the tower and aligner 
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 
 from vlforge.trainer import weights
@@ -318,27 +316,3 @@ def _write_processor(dst: Path, config, tokenizer) -> None:
         image_processor(config, stock=True).save_pretrained(str(dst))
     else:
         save_processor(dst, config, tokenizer)
-
-
-def add_convert_parser(sub) -> None:
-    p = sub.add_parser("convert-checkpoint",
-                       help="convert a DeepSeek-VL or Janus release folder into a transformers folder",
-                       description="Convert a deepseek-ai/deepseek-vl-* release folder (config.json "
-                                   "with vision_config/aligner_config/language_config) into a "
-                                   "folder that transformers' DeepseekVL(Hybrid)ForConditionalGeneration "
-                                   "loads with from_pretrained; a deepseek-ai/Janus* folder (with "
-                                   "gen_vision_config too) into a JanusForConditionalGeneration folder.")
-    p.add_argument("src", help="the release folder")
-    p.add_argument("dst", help="the new transformers folder (must not exist or be empty)")
-    p.add_argument("--tokenizer", help="tokenizer folder for the processor (default: the release folder's)")
-    p.set_defaults(handler=_cmd_convert)
-
-
-def _cmd_convert(args) -> int:
-    out = convert_release(args.src, args.dst, args.tokenizer)
-    kind = json.loads((out / "config.json").read_text())["architectures"][0]
-    print(f"{args.src} -> {out} ({kind})")
-    if not (out / "tokenizer.json").is_file():
-        print(f"note: {args.src} has no tokenizer.json and --tokenizer was not given: {out} holds the "
-              "image processor but no tokenizer, so AutoProcessor cannot load it", file=sys.stderr)
-    return 0
