@@ -17,7 +17,7 @@ random initialisation.
 
 `python -m vlforge.vq tiny OUT` writes a tiny random JanusVQVAE with the real geometry
 (384 -> 24 x 24) for tests and the demo. Its shape is the VQ part of the trainer's
-`tiny-janus` preset (`trainer.presets.tiny_janus_vq`, the one definition of it), so the ids
+`tiny-janus` preset (`tiny_vq_fields` here, the one definition of it), so the ids
 a demo shard stores index the codebook tiny-janus trains on.
 """
 
@@ -186,6 +186,15 @@ def _normalisation(folder: Path) -> tuple[tuple, tuple]:
     return tuple(values.get("image_mean", DEFAULT_MEAN)), tuple(values.get("image_std", DEFAULT_STD))
 
 
+def tiny_vq_fields() -> dict[str, Any]:
+    """The VQ model of `tiny-janus` (its one definition; the trainer's preset imports it): 384 px
+    -> 24x24 = 576 ids as the released one, at toy widths (1024 codes), so ids that the demo's
+    captions job stores fit the codebook the tiny model trains on."""
+    return dict(embed_dim=8, num_embeddings=1024, base_channels=32, channel_multiplier=[1, 1, 1, 1, 2],
+                num_res_blocks=1, latent_channels=32, projection_dim=64, image_token_embed_dim=64,
+                num_hidden_layers=2, hidden_act="gelu")
+
+
 def standalone_config(fields: dict[str, Any]):
     """The JanusVQVAEConfig of a saved VQ folder with these fields: its latent grid
     (`num_patches`, which decoding reshapes ids to) set from the geometry, as JanusConfig sets
@@ -201,10 +210,8 @@ def save_tiny_vq(output: str | os.PathLike, seed: int = 0) -> Path:
     import torch
     from transformers import JanusVQVAE
 
-    from vlforge.trainer.presets import tiny_janus_vq
-
     torch.manual_seed(seed)
-    model = JanusVQVAE(standalone_config(tiny_janus_vq()))
+    model = JanusVQVAE(standalone_config(tiny_vq_fields()))
     model.save_pretrained(output)
     Path(output, "preprocessor_config.json").write_text(
         json.dumps({"image_mean": list(DEFAULT_MEAN), "image_std": list(DEFAULT_STD)}, indent=1))

@@ -32,7 +32,7 @@ def tiny_vq(tmp_path_factory):
     return save_tiny_vq(tmp_path_factory.mktemp("vq") / "tiny-vq", seed=5)
 
 
-def test_tiny_vq_folder_has_the_tiny_janus_vq_shape(tiny_vq):
+def test_tiny_vq_folder_has_the_tiny_janus_presets_vq_shape(tiny_vq):
     saved = json.loads((tiny_vq / "config.json").read_text())
     preset_vq = get_preset("tiny-janus").vq
     assert {k: saved[k] for k in preset_vq} == preset_vq

@@ -39,6 +39,8 @@ from transformers import (
     SiglipVisionConfig,
 )
 
+from vlforge.vq import tiny_vq_fields
+
 VISIONS = ("hybrid", "siglip", "janus")
 # Normalisation of each tower, from the spec: the image processor applies it, the model takes
 # normalised pixels.
@@ -221,14 +223,6 @@ def _janus_vq(llm_width: int) -> dict[str, Any]:
                 image_token_embed_dim=llm_width, num_hidden_layers=2, hidden_act="gelu")
 
 
-def tiny_janus_vq() -> dict[str, Any]:
-    """The VQ model of `tiny-janus`: 384 px -> 24x24 = 576 ids as the released one, at toy
-    widths (1024 codes). The data side's tiny VQ checkpoint must have this shape."""
-    return dict(embed_dim=8, num_embeddings=1024, base_channels=32, channel_multiplier=[1, 1, 1, 1, 2],
-                num_res_blocks=1, latent_channels=32, projection_dim=64, image_token_embed_dim=64,
-                num_hidden_layers=2, hidden_act="gelu")
-
-
 def _tiny_janus_siglip() -> dict[str, Any]:
     # The real 384 px / patch 16 grid (576 tokens), toy widths.
     return dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=384, patch_size=16,
@@ -245,7 +239,7 @@ def _janus_presets() -> list[ModelConfig]:
                            llm=_deepseek_llm(width, layers, heads, inter), vq=_janus_vq(width))
                for name, (width, layers, heads, inter) in shapes.items()]
     presets.append(ModelConfig(name="tiny-janus", vision="janus", siglip=_tiny_janus_siglip(), llm=_tiny_llm(),
-                               vq=tiny_janus_vq(), max_seq_len=1024, vocab_size=512))
+                               vq=tiny_vq_fields(), max_seq_len=1024, vocab_size=512))
     return presets
 
 
