@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import result
+
 from vlforge.schemas import Provenance, Sample, make_key
 from vlforge.shards import ShardWriter
 from vlforge.shards.writer import sample_members
@@ -79,7 +81,7 @@ def main() -> None:
     print(f"shard write: {args.samples} samples, {mb:.1f} MB of payload, best of {args.repeats}")
     print(f"  bare tarfile (floor): {mb / floor:8.1f} MB/s  {args.samples / floor:10.0f} samples/s")
     print(f"  vlforge ShardWriter:  {mb / ours:8.1f} MB/s  {args.samples / ours:10.0f} samples/s")
-    print(f"  ratio (ours / floor): {floor / ours:.2f}   (aim >= 0.80)")
+    result("shard_write", "MB/s", mb / ours, mb / floor, "MB/s", aim=0.80)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import result
 from PIL import Image
 
 from vlforge.config import plain
@@ -115,6 +116,8 @@ def main() -> None:
         if not args.no_job:
             whole = job(model_dir, args.device, pairs, args.batch_size, Path(tmp))
             print(f"whole job   {whole:8.2f} images/s   job/bare {whole / floor:.2f}")
+        result("vq_tokenize", "images/s, VQ stage against a bare JanusVQVAE loop", staged, floor, "images/s",
+               aim=0.80)
 
 
 if __name__ == "__main__":
