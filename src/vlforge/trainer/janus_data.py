@@ -5,18 +5,24 @@ KEY.png, KEY.txt (the caption, or an ImageNet class name) and in KEY.json's meta
 `kind` ("caption" | "class_name"), `uses`, `first_sentence` and `vq.ids` (576 ids of the
 generation view, written by the VQ stage, so training never runs the VQ encoder).
 
-Three kinds of example (labels / image_ids aligned with input_ids, -100 = no target):
+Four kinds of example (labels / image_ids aligned with input_ids, -100 = no target), in
+Janus's chat format (`janus_chat`: roles <|User|> / <|Assistant|>, an image as
+[boi] <image_placeholder> x 576 [eoi]):
 
     language       [bos] text [eos], every token a text target (data.ExampleEncoder)
-    multimodal     understanding, the SigLIP path; the image is
-                   [boi] <image_placeholder> x 576 [eoi]
+    multimodal     understanding, the SigLIP path
                    stage I (plain):  [bos] IMAGE caption [eos]            (`<image><text>`)
-                   stages II, III:   [bos] <|User|>: IMAGE\\nDescribe the image in detail.
-                                     \\n\\n<|Assistant|>: caption [eos]
+                   stages II, III:   {system}\n\n<|User|>: IMAGE\nDescribe the image in detail.
+                                     \n\n<|Assistant|>: caption [eos]
                    caption + eos are the text targets
+    conversation   an SFT record of `vlforge run sft` (LLaVA, DeepSeek-VL or ms-swift layout,
+                   read by data.conversation_turns), the default system prompt or the
+                   record's own; the answers and their eos are the targets. With images it
+                   is "multimodal" (understanding), without "language" (text)
     generation     text-to-image, the VQ path
                    stages I, II (plain):  [bos] caption [boi] id_1 .. id_576
-                   stage III (chat):      [bos] <|User|>: caption\\n\\n<|Assistant|>: [boi] id_1 ..
+                   stage III (chat):      [bos] <|User|>: caption\n\n<|Assistant|>: [boi] id_1 ..
+                   (no system prompt, as the release's generation example)
                    image_ids holds the 576 ids at their positions (the only targets: the
                    image head predicts id_k from the position before it); the prompt has none.
                    With probability `first_sentence_share` the caption is cut to its first
@@ -40,13 +46,23 @@ from tokenizers import AddedToken
 from vlforge.errors import VlforgeError
 from vlforge.schemas import METADATA_MEMBER
 from vlforge.shards.reader import IMAGE_MEMBERS, free_form
-from vlforge.trainer.chat_format import IGNORE_INDEX
-from vlforge.trainer.data import Example, ExampleEncoder, RecordRef, ShardSource, SkipRecord
-from vlforge.trainer.tokenizer import encode_text
+from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, ChatFormatError, Turn
+from vlforge.trainer.data import (
+    Example,
+    ExampleEncoder,
+    RecordRef,
+    ShardSource,
+    SkipRecord,
+    conversation_turns,
+)
+from vlforge.trainer.janus_chat import (
+    BOI_TOKEN,
+    EOI_TOKEN,
+    encode_janus_conversation,
+    encode_janus_prompt,
+)
+from vlforge.trainer.tokenizer import IMAGE_TOKEN, encode_text
 
-BOI_TOKEN = "<begin_of_image>"
-EOI_TOKEN = "<end_of_image>"
-USER_ROLE, ASSISTANT_ROLE = "<|User|>", "<|Assistant|>"
 DESCRIBE = "Describe the image in detail."
 JANUS_KINDS = ("understanding", "generation")
 
@@ -62,9 +78,22 @@ def janus_tokenizer(tokenizer):
     return tokenizer
 
 
-def chat_prompt(user: str) -> str:
-    """Janus's released chat format ("deepseek" sft format, empty system prompt) up to the answer."""
-    return f"{USER_ROLE}: {user.strip()}\n\n{ASSISTANT_ROLE}:"
+def generation_prompt(tokenizer, text: str, chat: bool) -> list[int]:
+    """The words of a text-to-image prompt, without bos: the chat format's user turn up to
+    "<|Assistant|>:" with no system prompt (stage III, and sampling), or the text alone."""
+    if chat:
+        return encode_janus_prompt(tokenizer, text, None, system_prompt="")[1:]
+    return encode_text(tokenizer, text)
+
+
+def cut_at_image(input_ids: list[int], boi: int, span: int, max_len: int) -> int:
+    """Where to cut ids to max_len without splitting an image span ([boi] + ids + [eoi],
+    `span` long): before the span the cut would fall in."""
+    cut = min(len(input_ids), max_len)
+    starts = [i for i, token in enumerate(input_ids[:cut]) if token == boi]
+    if starts and starts[-1] + span > cut:
+        cut = starts[-1]
+    return cut
 
 
 def draw(seed: int, key: str, epoch: int, purpose: str) -> float:
@@ -132,24 +161,43 @@ class JanusEncoder:
             raise SkipRecord("no_image")
         if not record.text.strip():
             raise SkipRecord("empty_text")
-        tok = self.tokenizer
-        image = [self.boi] + [tok.image_token_id] * self.num_image_tokens + [self.eoi]
         if self.stage == 1:
+            tok = self.tokenizer
+            image = [self.boi] + [tok.image_token_id] * self.num_image_tokens + [self.eoi]
             prompt, answer = [tok.bos_token_id] + image, encode_text(tok, record.text.strip())
-        else:
-            before, after = chat_prompt(f"\x00\n{DESCRIBE}").split("\x00")
-            prompt = [tok.bos_token_id] + encode_text(tok, before) + image + encode_text(tok, after)
-            answer = encode_text(tok, " " + record.text.strip())
-        answer = (answer + [tok.eos_token_id])[:self.max_seq_len - len(prompt)]  # a cut answer loses its eos
-        ids = prompt + answer
-        return [Example(record.key, "multimodal", ids, [IGNORE_INDEX] * len(prompt) + answer, [record.image])]
+            answer = (answer + [tok.eos_token_id])[:self.max_seq_len - len(prompt)]  # a cut answer loses its eos
+            return [Example(record.key, "multimodal", prompt + answer, [IGNORE_INDEX] * len(prompt) + answer,
+                            [record.image])]
+        turns = [Turn("user", f"{IMAGE_TOKEN}\n{DESCRIBE}"), Turn("assistant", record.text)]
+        return self._chat_example(record.key, turns, DEFAULT_SYSTEM_PROMPT, [record.image])
+
+    def conversation(self, key: str, record: dict, images: list[bytes]) -> list[Example]:
+        """An SFT conversation record (ShardSource kind "sft" calls this)."""
+        system, turns = conversation_turns(record, len(images))
+        return self._chat_example(key, turns, DEFAULT_SYSTEM_PROMPT if system is None else system, images)
+
+    def _chat_example(self, key: str, turns: list[Turn], system: str, images: list[bytes]) -> list[Example]:
+        """One example of chat turns, cut to max_seq_len between image spans (images past
+        the cut dropped); "multimodal" when an image is left, else "language"."""
+        try:
+            ids, labels = encode_janus_conversation(self.tokenizer, turns, self.num_image_tokens, system)
+        except ChatFormatError:
+            raise SkipRecord("invalid_record") from None
+        cut = cut_at_image(ids, self.boi, self.num_image_tokens + 2, self.max_seq_len)
+        ids, labels = ids[:cut], labels[:cut]
+        kept = images[:ids.count(self.boi)]
+        if all(label == IGNORE_INDEX for label in labels):
+            raise SkipRecord("no_answer_within_max_seq_len")
+        if images and not kept:
+            raise SkipRecord("image_past_max_seq_len")
+        return [Example(key, "multimodal" if kept else "language", ids, labels, kept)]
 
     def prompt_text(self, record: Caption, epoch: int) -> str:
         """The generation prompt's words: the caption, or its first sentence by the draw."""
         text = record.text.strip()
         if record.kind == "caption" and draw(self.seed, record.key, epoch, "first_sentence") < self.first_sentence_share:
             text = record.first_sentence.strip() or text
-        return chat_prompt(text) if self.stage == 3 else text
+        return text
 
     def generation(self, record: Caption, epoch: int) -> list[Example]:
         if "generation" not in record.uses:
@@ -160,7 +208,7 @@ class JanusEncoder:
             raise SkipRecord("vq_ids_count")
         tok = self.tokenizer
         room = self.max_seq_len - self.num_image_tokens - 2
-        words = encode_text(tok, self.prompt_text(record, epoch))[:room]
+        words = generation_prompt(tok, self.prompt_text(record, epoch), chat=self.stage == 3)[:room]
         if draw(self.seed, record.key, epoch, "unconditional") < self.uncond_share:
             words = [tok.pad_token_id] * len(words)
         prompt = [tok.bos_token_id] + words + [self.boi]

@@ -6,6 +6,12 @@ with an RNG seeded by (seed, batch number) alone, so every rank has the same kin
 same slots (the vision tower runs on all ranks or on none, as FSDP needs) and different
 examples (each source reads its own rank's slice of the shards).
 
+A slot kind may have more than one source: understanding slots read the captions
+(`understanding`) and the SFT conversations with images (`conversations`), text slots the
+text shards (`text`) and the conversations without one (`text_conversations`). A slot draws
+one of its kind's sources in proportion to their records (as if the shards were one pool),
+from the same per-batch RNG, so the choice too is the same on every rank.
+
 Generation curriculum (stage II): before optimizer step `switch_step` generation slots read
 the ImageNet-style class-name shards (`imagenet`), from then on the open-domain captions
 (`generation`); without class-name shards, captions throughout.
@@ -28,6 +34,8 @@ from vlforge.trainer.data import Example, ShardSource
 from vlforge.trainer.mixing import Collator
 
 RATIO_KINDS = ("understanding", "text", "generation")
+# The sources that feed understanding and text slots (generation: the curriculum's one).
+SLOT_SOURCES = {"understanding": ("understanding", "conversations"), "text": ("text", "text_conversations")}
 
 
 class JanusCollator(Collator):
@@ -57,8 +65,9 @@ def ratio_shares(ratio) -> np.ndarray:
 class JanusBatches:
     """Endless Janus batches for one rank (one batch = one micro-batch).
 
-    sources: {"understanding": S, "text": S, "generation": S, "imagenet": S}, any may be
-    missing as long as every kind with a positive ratio part has a source.
+    sources: {"understanding": S, "conversations": S, "text": S, "text_conversations": S,
+    "generation": S, "imagenet": S}, any may be missing as long as every kind with a positive
+    ratio part has a source.
     """
 
     def __init__(self, sources: dict[str, ShardSource], *, ratio, batch_size: int, pad_id: int, processor,
@@ -78,7 +87,7 @@ class JanusBatches:
     def _has(self, kind: str) -> bool:
         if kind == "generation":
             return "generation" in self.sources or "imagenet" in self.sources
-        return kind in self.sources
+        return any(name in self.sources for name in SLOT_SOURCES[kind])
 
     def generation_source(self, optimizer_step: int) -> str:
         """Which source feeds generation slots at an optimizer step (the curriculum)."""
@@ -86,19 +95,29 @@ class JanusBatches:
             return "imagenet"
         return "generation"
 
-    def kinds_at(self, batch: int) -> list[str]:
-        """The slot kinds of a batch: the same on every rank (no rank in the seed)."""
-        draws = np.random.default_rng([self.seed, batch]).random(self.batch_size)
+    def slots_at(self, batch: int) -> tuple[list[str], list[str]]:
+        """The slot kinds of a batch and the source each slot reads: the same on every rank
+        (no rank in the seed; source sizes are records per rank, equal on all ranks)."""
+        rng = np.random.default_rng([self.seed, batch])
+        draws, source_draws = rng.random(self.batch_size), rng.random(self.batch_size)
         picks = np.searchsorted(np.cumsum(self.shares), draws, side="right").clip(max=2)
-        return [RATIO_KINDS[int(i)] for i in picks]
+        kinds = [RATIO_KINDS[int(i)] for i in picks]
+        generation = self.generation_source(batch // self.batches_per_step)
+        names = [generation if kind == "generation" else self._pick(kind, u)
+                 for kind, u in zip(kinds, source_draws, strict=True)]
+        return kinds, names
+
+    def _pick(self, kind: str, u: float) -> str:
+        names = [name for name in SLOT_SOURCES[kind] if name in self.sources]
+        sizes = np.cumsum([len(self.sources[name]) for name in names], dtype=float)
+        return names[min(int(np.searchsorted(sizes / sizes[-1], u, side="right")), len(names) - 1)]
 
     def __iter__(self):
         return self
 
     def __next__(self) -> dict[str, Any]:
-        kinds = self.kinds_at(self.step)
-        generation = self.generation_source(self.step // self.batches_per_step)
-        examples = [next(self.sources[generation if kind == "generation" else kind]) for kind in kinds]
+        kinds, names = self.slots_at(self.step)
+        examples = [next(self.sources[name]) for name in names]
         batch = self.collator.padded(examples)
         batch.update(step=self.step, kinds=kinds, modality="mixed" if len(set(kinds)) > 1 else kinds[0])
         self.step += 1

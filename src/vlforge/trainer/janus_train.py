@@ -29,9 +29,10 @@ from PIL import Image
 from transformers import GenerationConfig, JanusImageProcessorPil, JanusProcessor
 
 from vlforge.errors import VlforgeError
-from vlforge.trainer.data import ShardSource
+from vlforge.trainer.data import ShardSource, index_shards
 from vlforge.trainer.images import image_processor
-from vlforge.trainer.janus_data import BOI_TOKEN, CaptionSource, JanusEncoder, chat_prompt
+from vlforge.trainer.janus_chat import JANUS_CHAT_TEMPLATE
+from vlforge.trainer.janus_data import BOI_TOKEN, CaptionSource, JanusEncoder, generation_prompt
 from vlforge.trainer.janus_mixing import JanusBatches
 from vlforge.trainer.presets import SIGLIP_MEAN, SIGLIP_STD
 
@@ -57,22 +58,49 @@ def janus_sources(config, encoder: JanusEncoder, ratio, *, seed: int, rank: int,
     data = config.data
     common = dict(seed=seed, rank=rank, world_size=world_size)
     understanding, text, generation = (share > 0 for share in ratio)
-    if (understanding or generation) and not data.captions and not (generation and data.imagenet):
-        raise VlforgeError("a Janus stage needs captions-corpus shard dirs in data.captions")
     sources = {}
-    if understanding:
+    if understanding and data.captions:
         sources["understanding"] = CaptionSource(list(data.captions), "understanding", encoder, **common)
-    if text:
-        if not data.language:
-            raise VlforgeError("the Janus ratio gives text a share: set data.language to text shard dirs")
+    if text and data.language:
         sources["text"] = ShardSource(list(data.language), "language", encoder, **common)
+    sources.update(conversation_sources(config, encoder, understanding=understanding, text=text, **common))
     # Stage I's generation data is ImageNet's `<category_name><image>` when class-name shards
     # are given: the captions then serve understanding only.
     if generation and data.captions and not (config.stage == 1 and data.imagenet):
         sources["generation"] = CaptionSource(list(data.captions), "generation", encoder, **common)
     if generation and data.imagenet and config.stage in (1, 2):
         sources["imagenet"] = CaptionSource(list(data.imagenet), "generation", encoder, **common)
+    _check_fed(config.stage, ratio, sources)
     return sources
+
+
+def conversation_sources(config, encoder: JanusEncoder, *, understanding: bool, text: bool, seed: int,
+                         rank: int, world_size: int) -> dict:
+    """Stages II-III: the SFT conversations of `data.sft` (`vlforge run sft` shards), those
+    with images for understanding slots, those without for text slots (each when every
+    rank has at least one record of it)."""
+    if config.stage == 1 or not config.data.sft:
+        return {}
+    refs = [r for r in index_shards(list(config.data.sft)) if r.text_kind == "conversation"]
+    with_image = sum(r.has_image for r in refs)
+    wanted = {"conversations": ("multimodal", understanding, with_image),
+              "text_conversations": ("language", text, len(refs) - with_image)}
+    return {name: ShardSource(list(config.data.sft), "sft", encoder, seed=seed, rank=rank,
+                              world_size=world_size, modality=modality)
+            for name, (modality, share, count) in wanted.items() if share and count >= world_size}
+
+
+def _check_fed(stage: int, ratio, sources: dict) -> None:
+    """A clear error naming the settings when a kind with a share has no shards."""
+    settings = {"understanding": ("understanding", "conversations", "data.captions" + (
+                    "" if stage == 1 else " or data.sft (conversations with images)")),
+                "text": ("text", "text_conversations", "data.language" + (
+                    "" if stage == 1 else " or data.sft (conversations without images)")),
+                "generation": ("generation", "imagenet", "data.captions or data.imagenet")}
+    for share, (kind, (first, second, names)) in zip(ratio, settings.items(), strict=True):
+        if share > 0 and first not in sources and second not in sources:
+            raise VlforgeError(f"the Janus ratio gives {kind} a share in stage {stage} but no shards feed it: "
+                               f"set {names}")
 
 
 def janus_batches(config, tokenizer, preset, env, accum: int) -> JanusBatches:
@@ -104,9 +132,12 @@ def janus_image_processor(image_size: int = 384) -> JanusImageProcessorPil:
 
 
 def janus_processor(tokenizer, image_size: int = 384, num_image_tokens: int = 576) -> JanusProcessor:
-    """transformers' JanusProcessor: the released image processor and the Janus tokenizer."""
+    """transformers' JanusProcessor: the released image processor, the Janus tokenizer and the
+    chat template training used (`janus_chat`); the template writes the system prompt itself,
+    so the processor adds none (`use_default_system_prompt` off)."""
     return JanusProcessor(image_processor=janus_image_processor(image_size), tokenizer=tokenizer,
-                          num_image_tokens=num_image_tokens)
+                          num_image_tokens=num_image_tokens, chat_template=JANUS_CHAT_TEMPLATE,
+                          use_default_system_prompt=False)
 
 
 def generation_config(tokenizer) -> GenerationConfig:
@@ -141,9 +172,7 @@ def load_janus_export(path: str | Path, dtype: torch.dtype = torch.float32):
 
 def generation_prompt_ids(tokenizer, prompt: str, chat: bool = True) -> torch.Tensor:
     """[1, T]: bos, the prompt (chat format by default, as stage III trains it), begin-of-image."""
-    from vlforge.trainer.tokenizer import encode_text
-
-    words = encode_text(tokenizer, chat_prompt(prompt) if chat else prompt)
+    words = generation_prompt(tokenizer, prompt, chat)
     ids = [tokenizer.bos_token_id, *words, tokenizer.convert_tokens_to_ids(BOI_TOKEN)]
     return torch.tensor([ids])
 
