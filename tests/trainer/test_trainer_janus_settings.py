@@ -8,6 +8,7 @@ import pytest
 from vlforge.errors import VlforgeError
 from vlforge.trainer.config import build_train_config, resolve_train_options
 from vlforge.trainer.janus_train import janus_ratio, switch_step
+from vlforge.trainer.presets import get_preset, hf_config
 
 
 def config(stage: int, preset: str = "tiny-janus", *extra: str):
@@ -59,3 +60,15 @@ def test_generation_reads_class_names_in_stage_one_and_until_the_switch_in_stage
         expected = "imagenet" if stage == 1 or (stage == 2 and steps[0] < 20) else "generation"
         assert {batches.generation_source(s) for s in steps} == {expected}, (stage, steps)
         batches.close()
+
+
+@pytest.mark.parametrize(("preset", "shape"), [
+    ("janus-1.3b", (2048, 24, 16, 5632)), ("janus-pro-1b", (2048, 24, 16, 5632)),
+    ("janus-pro-7b", (4096, 30, 32, 11008))])
+def test_janus_presets_have_the_released_llm_and_vision_shapes(preset, shape):
+    config = hf_config(get_preset(preset), vocab_size=102400 + 3, image_token_id=100015)
+    text, vision, vq = config.text_config, config.vision_config, config.vq_config
+    assert (text.hidden_size, text.num_hidden_layers, text.num_attention_heads, text.intermediate_size) == shape
+    assert text.max_position_embeddings == 16384
+    assert (vision.hidden_size, vision.num_hidden_layers, vision.image_size, vision.patch_size) == (1024, 24, 384, 16)
+    assert (vq.num_embeddings, vq.embed_dim, vision.num_image_tokens) == (16384, 8, 576)

@@ -231,9 +231,13 @@ def _tiny_janus_siglip() -> dict[str, Any]:
 
 
 def _janus_presets() -> list[ModelConfig]:
-    # LLM shapes: Janus 1.3B runs DeepSeek-LLM-1.3B (as deepseek-vl-1.3b); Janus-Pro-1B the
-    # 1.5B (intermediate 5632); Janus-Pro-7B DeepSeek-LLM-7B.
-    shapes = {"janus-1.3b": (2048, 24, 16, 5504), "janus-pro-1b": (2048, 24, 16, 5632),
+    # LLM shapes: Janus 1.3B and Janus-Pro-1B run the same DeepSeek-LLM (the Janus paper calls
+    # it 1.3B, the Janus-Pro paper 1.5B): 2048 wide, 24 layers, 16 heads, intermediate 5632,
+    # 16384 positions, as transformers' DeepSeek-VL converter builds deepseek-vl-1.3b's LLM
+    # (models/deepseek_vl/convert_deepseek_vl_weights_to_hf.py, which loads the released
+    # weights strictly); the Janus release config.json files were not at hand to read.
+    # Janus-Pro-7B: DeepSeek-LLM-7B (4096, 30 layers, 32 heads, 11008).
+    shapes = {"janus-1.3b": (2048, 24, 16, 5632), "janus-pro-1b": (2048, 24, 16, 5632),
               "janus-pro-7b": (4096, 30, 32, 11008)}
     presets = [ModelConfig(name=name, vision="janus", siglip=_janus_siglip(width),
                            llm=_deepseek_llm(width, layers, heads, inter), vq=_janus_vq(width))
