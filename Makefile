@@ -114,14 +114,22 @@ test: setup system-deps
 lint: setup
 	$(BIN)/ruff check src tests bench
 
+# Every bench ends with RESULT lines (bench/common.py): its ratio against a floor measured in
+# the same run, and the aim; they are listed again at the end, with the machine's load. About
+# 7 minutes on 2 shared cores. Not here: bench/nougat_speed.py (a GPU's pages/s against the
+# paper's), bench/ebook_coverage.py (text coverage per book, not speed).
+BENCHES := shard_write notebooks ebooks taxonomy_tag rasterise trainer vq_tokenize engines
+BENCH_LOG := out/bench.log
+bench: SHELL := /bin/bash
 bench: setup system-deps
-	$(BIN)/python bench/shard_write.py
-	$(BIN)/python bench/notebooks.py
-	$(BIN)/python bench/ebooks.py
-	$(BIN)/python bench/taxonomy_tag.py
-	$(BIN)/python bench/rasterise.py
-	$(BIN)/python bench/trainer.py
-	$(BIN)/python bench/vq_tokenize.py
+	@mkdir -p $(dir $(BENCH_LOG)); : > $(BENCH_LOG); set -o pipefail; failed=""; \
+	for name in $(BENCHES); do \
+		echo "--- bench/$$name.py"; \
+		$(BIN)/python bench/$$name.py 2>&1 | tee -a $(BENCH_LOG) || failed="$$failed $$name"; \
+	done; \
+	echo; echo "--- results ($$(nproc) cores, load average $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	grep '^RESULT' $(BENCH_LOG); \
+	if [ -n "$$failed" ]; then echo "bench failed:$$failed" >&2; exit 1; fi
 
 text: setup
 	@test -n "$(IN)" || (echo "usage: make text IN='files, dirs or globs' OUT=dir" >&2; exit 2)

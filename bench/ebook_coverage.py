@@ -19,6 +19,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import common
+
 from vlforge.config import resolve_options
 from vlforge.contract import Part, Task, TaskContext
 from vlforge.pipelines.ebooks import CORPUS
@@ -82,6 +84,9 @@ def main() -> int:
         print(f"    worst documents: {result['worst']}", flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    found, chars = sum(r["found"] for r in results), sum(r["chars"] for r in results)
+    common.result("ebook_coverage", f"book text found on kept pages, {len(results)} books", found, chars, "chars",
+                  aim=None, ours_label="found", floor_label="in the books")
     return 0
 
 
