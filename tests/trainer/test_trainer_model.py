@@ -65,7 +65,7 @@ def test_released_shapes():
     sam = big.high_res_vision_config
     assert (sam.hidden_size, sam.num_hidden_layers, sam.image_size, sam.window_size,
             list(sam.global_attn_indexes), sam.output_channels) == (768, 12, 1024, 14, [2, 5, 8, 11], 256)
-    for config, (width, layers, ffn) in ((big, (4096, 30, 11008)), (small, (2048, 24, 5504))):
+    for config, (width, layers, ffn) in ((big, (4096, 30, 11008)), (small, (2048, 24, 5632))):
         vision, text = config.vision_config, config.text_config
         assert (vision.hidden_size, vision.num_hidden_layers, vision.image_size, vision.patch_size) == (1024, 24, 384, 16)
         assert (text.hidden_size, text.num_hidden_layers, text.intermediate_size) == (width, layers, ffn)

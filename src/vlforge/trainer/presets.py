@@ -261,8 +261,10 @@ def _build_presets() -> dict[str, ModelConfig]:
             image_mean_colour=SIGLIP_MEAN_COLOUR, max_seq_len=512, vocab_size=512,
         ),
         ModelConfig(
+            # DeepSeek-LLM-1.3B: FFN 5632 (the width transformers' DeepSeek-VL converter builds
+            # and loads the released deepseek-vl-1.3b weights into strictly), not 5504.
             name="deepseek-vl-1.3b", vision="siglip", siglip=_siglip_large_384(),
-            llm=_deepseek_llm(2048, 24, 16, 5504), image_size=384, low_res_size=384,
+            llm=_deepseek_llm(2048, 24, 16, 5632), image_size=384, low_res_size=384,
             image_mean_colour=SIGLIP_MEAN_COLOUR,
         ),
         ModelConfig(
