@@ -24,12 +24,12 @@ def one_cpu_cluster():
 
     register_corpus_module("actors", "actor_corpus")
     ray.shutdown()  # a cluster other tests of this process started may have more room
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False,
-                 runtime_env=_local_runtime_env())
-        yield
-        ray.shutdown()
+    # Ray's auth mode as the other in-process tests leave it: a process whose clusters start
+    # with different RAY_AUTH_MODE values gets actors that die before they run.
+    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False,
+             runtime_env=_local_runtime_env())
+    yield
+    ray.shutdown()
 
 
 def _inputs(root, files: int):
