@@ -4,6 +4,8 @@
 
 indexed   `indexed_records` over synthetic indexes for `--records` records (100 shards);
           the tars are empty placeholders: start-up reads only the indexes
+start-up  a ShardSource over the same indexes: the indexes read, the usable filter and
+          the first epoch's order (what a training rank waits for before its first example)
 scanned   `scanned_records` (what start-up did before the index had member places) over
           real shards of `--scan-records` small records, timed and scaled linearly to
           `--records` (writing 1M real samples would take longer than the bench)
@@ -21,7 +23,8 @@ import pyarrow.parquet as pq
 
 from vlforge.schemas import INDEX_SCHEMA, Provenance, Sample, make_key
 from vlforge.shards.writer import ShardWriter
-from vlforge.trainer.data import indexed_records, scanned_records
+from vlforge.trainer.data import ExampleEncoder, ShardSource, indexed_records, scanned_records
+from vlforge.trainer.tokenizer import load_tokenizer
 
 SHARDS = 100
 
@@ -57,6 +60,15 @@ def timed(fn, paths: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+def source_startup(paths: list[str]) -> tuple[float, int]:
+    """Seconds to a ShardSource ready to draw (its first epoch's order made), and its records."""
+    encoder = ExampleEncoder(load_tokenizer(None), 1024, 576)
+    started = time.perf_counter()
+    source = ShardSource(paths, "multimodal", encoder, seed=0)
+    source._order()  # the permutation the first draw makes
+    return time.perf_counter() - started, len(source.records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -64,13 +76,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "indexed").mkdir()
-        indexed_s, indexed_n = timed(indexed_records, synthetic_indexes(Path(tmp) / "indexed", args.records))
+        indexes = synthetic_indexes(Path(tmp) / "indexed", args.records)
+        indexed_s, indexed_n = timed(indexed_records, indexes)
+        startup_s, startup_n = source_startup(indexes)
         scan_paths = real_shards(Path(tmp) / "scanned", args.scan_records)
         scan_s, scan_n = timed(scanned_records, scan_paths)
         index_small_s, _ = timed(indexed_records, scan_paths)
     scaled = scan_s * indexed_n / scan_n
     print(f"indexed  {indexed_n:,} records in {SHARDS} shards: {indexed_s:.2f} s "
           f"({indexed_n / indexed_s:,.0f} records/s)")
+    print(f"start-up ShardSource over the same {startup_n:,} records: {startup_s:.2f} s")
     print(f"scanned  {scan_n:,} records: {scan_s:.2f} s (indexed, same shards: {index_small_s:.2f} s); "
           f"scaled to {indexed_n:,}: {scaled:.1f} s")
     print(f"start-up speed-up indexed over scanned: {scaled / indexed_s:.1f}x")

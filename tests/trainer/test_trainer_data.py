@@ -24,12 +24,15 @@ from vlforge.trainer.chat_format import (
 from vlforge.trainer.data import (
     INSTRUCTIONS,
     ExampleEncoder,
+    RecordTable,
+    ShardRecords,
     ShardSource,
     SkipRecord,
     conversation_turns,
     indexed_records,
     scanned_records,
     truncate,
+    wanted,
 )
 from vlforge.trainer.tokenizer import (
     BOS_TOKEN,
@@ -368,7 +371,7 @@ def test_extra_images_decode_from_base64(tok, tmp_path):
 def test_records_from_the_index_are_those_the_tar_headers_give(tmp_path):
     shards = sorted(str(p) for p in write_pairs(tmp_path / "pairs", n=9).glob("*.tar"))
     for shard in shards:
-        assert indexed_records(shard) == scanned_records(shard)
+        assert list(indexed_records(shard)) == list(scanned_records(shard))
 
 
 def test_shards_whose_index_has_no_member_places_are_scanned_and_said_once(tok, tmp_path, caplog):
@@ -386,3 +389,23 @@ def test_shards_whose_index_has_no_member_places_are_scanned_and_said_once(tok, 
     assert len(said) == 1 and f"{len(indexes)} of {len(indexes)} shards" in said[0]
     assert [(e.key, e.input_ids, e.images) for e in (next(old) for _ in range(5))] == \
         [(e.key, e.input_ids, e.images) for e in (next(expected) for _ in range(5))]
+
+
+def test_the_usable_filter_picks_records_by_their_index_columns(tmp_path):
+    places = {"json": (512, 9), "txt": (1536, 9)}
+    records = {"pair": {**places, "png": (1024, 9)}, "text": places, "conv_image": {**places, "png": (1024, 9)},
+               "conv": places, "no_text": {"json": (512, 9), "png": (1024, 9)}}
+    kinds = {"pair": "code", "text": "plain", "conv_image": "conversation", "conv": "conversation",
+             "no_text": "code"}  # an index kind without a text member counts as none
+    table = RecordTable([ShardRecords.from_members(str(tmp_path / "a.tar"), records, kinds)])
+
+    def keys(mask):
+        return [r.key for r in table.where(mask)]
+
+    assert keys(wanted(table, "multimodal", None)) == ["pair"]
+    assert keys(wanted(table, "language", None)) == ["text"]
+    assert keys(wanted(table, "sft", None)) == ["conv_image", "conv"]
+    assert keys(wanted(table, "sft", "multimodal")) == ["conv_image"]
+    assert keys(wanted(table, "sft", "language")) == ["conv"]
+    assert keys(table.has_image & table.has_text) == ["pair", "conv_image"]  # CaptionSource.usable
+    assert table[4].text_kind is None and table[0].members["png"] == (1024, 9)

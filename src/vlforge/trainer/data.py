@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from vlforge.documents.sft import parse_record
@@ -275,7 +277,106 @@ class RecordRef:
         return self.first(TEXT_MEMBERS)
 
 
-def scan_shard(path: str) -> list[RecordRef]:
+class ShardRecords:
+    """The records of one shard in file order, column by column: start-up holds a few arrays
+    per shard, not an object per record; a RecordRef is made when a record is drawn.
+
+    Members are flat arrays (extension code, data offset, size) cut by `bounds`: record i's
+    members are rows bounds[i]:bounds[i + 1].
+    """
+
+    def __init__(self, shard: str, keys: pa.Array, kinds: pa.Array, lengths: np.ndarray, exts: pa.Array,
+                 offsets: np.ndarray, sizes: np.ndarray):
+        self.shard, self.keys = shard, keys
+        self.bounds = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        encoded = pc.dictionary_encode(exts)
+        self.ext_names: list[str] = encoded.dictionary.to_pylist()
+        self.ext_codes = encoded.indices.to_numpy(zero_copy_only=False)
+        self.offsets, self.sizes = offsets, sizes
+        self.has_image = self._has_any(IMAGE_MEMBERS)
+        self.has_text = self._has_any(TEXT_MEMBERS)
+        # the index's kind where a text member exists (as the tar scan gives it), else null
+        self.text_kind = pc.if_else(pa.array(self.has_text), kinds, pa.scalar(None, pa.string()))
+
+    def _has_any(self, names: Iterable[str]) -> np.ndarray:
+        """Per record: whether one of its members has one of these extensions."""
+        codes = [code for code, name in enumerate(self.ext_names) if name in names]
+        hits = np.concatenate([[0], np.cumsum(np.isin(self.ext_codes, codes))])
+        return hits[self.bounds[1:]] > hits[self.bounds[:-1]]
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def __getitem__(self, row: int) -> RecordRef:
+        start, stop = int(self.bounds[row]), int(self.bounds[row + 1])
+        members = {self.ext_names[code]: (offset, size) for code, offset, size in zip(
+            self.ext_codes[start:stop].tolist(), self.offsets[start:stop].tolist(),
+            self.sizes[start:stop].tolist(), strict=True)}
+        return RecordRef(self.shard, self.keys[row].as_py(), members, self.text_kind[row].as_py())
+
+    def __iter__(self) -> Iterator[RecordRef]:
+        return (self[row] for row in range(len(self)))
+
+    @classmethod
+    def from_members(cls, shard: str, records: dict[str, dict[str, tuple[int, int]]],
+                     kinds: dict[str, str | None]) -> ShardRecords:
+        """From per-record member places (a tar scan) and text kinds by key."""
+        places = [place for members in records.values() for place in members.items()]
+        return cls(shard, pa.array(list(records), pa.string()), pa.array([kinds.get(k) for k in records], pa.string()),
+                   np.array([len(m) for m in records.values()], dtype=np.int64),
+                   pa.array([ext for ext, _ in places], pa.string()),
+                   np.array([offset for _, (offset, _) in places], dtype=np.int64),
+                   np.array([size for _, (_, size) in places], dtype=np.int64))
+
+
+class RecordTable:
+    """The records of several shards in order, as ShardRecords; `rows` picks some of them
+    (all by default). Indexing and iterating give RecordRefs; the column properties give one
+    value per picked record, for filters that look at every record at once."""
+
+    def __init__(self, shards: list[ShardRecords], rows: np.ndarray | None = None):
+        self.shards = shards
+        self._starts = np.cumsum([0, *(len(s) for s in shards)], dtype=np.int64)
+        self.rows = np.arange(self._starts[-1], dtype=np.int64) if rows is None else rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> RecordRef:
+        row = int(self.rows[index])
+        shard = int(np.searchsorted(self._starts, row, side="right")) - 1
+        return self.shards[shard][row - int(self._starts[shard])]
+
+    def __iter__(self) -> Iterator[RecordRef]:
+        return (self[index] for index in range(len(self)))
+
+    def where(self, mask: np.ndarray) -> RecordTable:
+        """The picked records for which mask (one bool per picked record) holds."""
+        return RecordTable(self.shards, self.rows[mask])
+
+    def _column(self, name: str) -> np.ndarray:
+        whole = np.concatenate([getattr(s, name) for s in self.shards]) if self.shards else np.zeros(0, bool)
+        return whole[self.rows]
+
+    @property
+    def has_image(self) -> np.ndarray:
+        return self._column("has_image")
+
+    @property
+    def has_text(self) -> np.ndarray:
+        return self._column("has_text")
+
+    def text_kind_in(self, kinds: Iterable[str]) -> np.ndarray:
+        """Per record: whether its text kind is one of these (never for a record without text)."""
+        wanted = pa.array(list(kinds), pa.string())
+        if not self.shards:
+            return np.zeros(0, bool)
+        whole = np.concatenate([pc.is_in(s.text_kind, value_set=wanted).to_numpy(zero_copy_only=False)
+                                for s in self.shards])
+        return whole[self.rows]
+
+
+def scan_shard(path: str) -> ShardRecords:
     """The records of one shard in file order: from its parquet index's member places, or,
     for a shard written before the index had them, from its tar headers."""
     records = indexed_records(path)
@@ -286,27 +387,23 @@ def _index_path(path: str) -> str:
     return os.path.splitext(path)[0] + ".parquet"
 
 
-def indexed_records(path: str) -> list[RecordRef] | None:
-    """The records as the shard's index places them; None when the index is missing or has
-    no `members` column (an older writer)."""
+def indexed_records(path: str) -> ShardRecords | None:
+    """The records as the shard's index places them, read as columns; None when the index
+    is missing or has no `members` column (an older writer)."""
     index = _index_path(path)
     if not os.path.exists(index) or "members" not in pq.read_schema(index).names:
         return None
     table = pq.read_table(index, columns=["key", "text_kind", "members"])
     members = table.column("members").combine_chunks()
-    bounds = members.offsets.to_numpy().tolist()
-    places = members.values  # what the offsets index into
-    exts = places.field("ext").to_pylist()
-    starts, sizes = places.field("offset").to_numpy().tolist(), places.field("size").to_numpy().tolist()
-    records = []
-    keys, kinds = table.column("key").to_pylist(), table.column("text_kind").to_pylist()
-    for row, (key, kind) in enumerate(zip(keys, kinds, strict=True)):
-        found = {exts[j]: (starts[j], sizes[j]) for j in range(bounds[row], bounds[row + 1])}
-        records.append(RecordRef(path, key, found, kind if any(m in found for m in TEXT_MEMBERS) else None))
-    return records
+    places = pc.list_flatten(members)  # every member of every record, in order
+    return ShardRecords(path, table.column("key").combine_chunks(), table.column("text_kind").combine_chunks(),
+                        pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False),
+                        pc.struct_field(places, "ext"),
+                        pc.struct_field(places, "offset").to_numpy(zero_copy_only=False).astype(np.int64),
+                        pc.struct_field(places, "size").to_numpy(zero_copy_only=False).astype(np.int64))
 
 
-def scanned_records(path: str) -> list[RecordRef]:
+def scanned_records(path: str) -> ShardRecords:
     """The records of one tar from its headers (payloads are skipped) and the text kinds of
     its parquet index; a shard without an index has its KEY.json read."""
     records: dict[str, dict[str, tuple[int, int]]] = {}
@@ -316,8 +413,7 @@ def scanned_records(path: str) -> list[RecordRef]:
                 key, ext = split_member_name(member.name)
                 records.setdefault(key, {})[ext] = (member.offset_data, member.size)
     kinds = _indexed_kinds(path) or _metadata_kinds(path, records)
-    return [RecordRef(path, key, members, kinds.get(key) if any(m in members for m in TEXT_MEMBERS) else None)
-            for key, members in records.items()]
+    return ShardRecords.from_members(path, records, kinds)
 
 
 def _indexed_kinds(path: str) -> dict[str, str]:
@@ -341,32 +437,33 @@ def _metadata_kinds(path: str, records: dict[str, dict[str, tuple[int, int]]]) -
     return kinds
 
 
-def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[RecordRef]:
+def index_shards(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> RecordTable:
     """Every record of the given shards or directories (each directory's shards sorted)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     shards = list(dict.fromkeys(str(s) for p in paths for s in find_shards(p)))
-    records, scanned = [], []
+    tables, scanned = [], []
     for shard in shards:
         indexed = indexed_records(shard)
         if indexed is None:
             scanned.append(shard)
-        records.extend(indexed if indexed is not None else scanned_records(shard))
+        tables.append(indexed if indexed is not None else scanned_records(shard))
     if scanned:
         log.warning("%d of %d shards have no member places in their index (an older writer, or no "
                     "index), so their tar headers were read, e.g. %s; rewriting them makes start-up "
                     "read the indexes alone", len(scanned), len(shards), scanned[0])
-    return records
+    return RecordTable(tables)
 
 
-def _wanted(ref: RecordRef, kind: str, modality: str | None) -> bool:
+def wanted(records: RecordTable, kind: str, modality: str | None) -> np.ndarray:
+    """Per record: whether it gives examples of this kind (and modality, for sft)."""
     if kind == "sft":
-        usable = ref.text_kind == "conversation"
+        usable = records.text_kind_in(["conversation"])
         if modality is not None:
-            usable = usable and ref.has_image == (modality == "multimodal")
+            usable &= records.has_image == (modality == "multimodal")
         return usable
-    has_text = ref.text_kind in INSTRUCTIONS  # plain, markdown or code: not a conversation
-    return has_text and ref.has_image == (kind == "multimodal")
+    has_text = records.text_kind_in(INSTRUCTIONS)  # plain, markdown or code: not a conversation
+    return has_text & (records.has_image == (kind == "multimodal"))
 
 
 # --- the source ----------------------------------------------------------------------------
@@ -389,7 +486,8 @@ class ShardSource:
             raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         self.kind, self.encoder, self.seed, self.shuffle = kind, encoder, seed, shuffle
         self.rank, self.world_size, self._modality_filter = rank, world_size, modality
-        self.records = [r for r in index_shards(paths) if self.usable(r)]
+        everything = index_shards(paths)
+        self.records = everything.where(self.usable(everything))
         self.modality = modality or (kind if kind != "sft" else None)
         self.per_rank = len(self.records) // world_size
         if self.per_rank == 0:
@@ -402,9 +500,10 @@ class ShardSource:
         self._current: list[Example] | None = None  # examples of the record at the cursor
         self._emitted_this_epoch = False
 
-    def usable(self, ref: RecordRef) -> bool:
-        """Whether a record can give this source's examples (subclasses read other kinds)."""
-        return _wanted(ref, self.kind, self._modality_filter)
+    def usable(self, records: RecordTable) -> np.ndarray:
+        """Per record: whether it can give this source's examples (subclasses read other
+        kinds); one vectorised pass over the index columns, no object per record."""
+        return wanted(records, self.kind, self._modality_filter)
 
     def __len__(self) -> int:
         """Records this rank reads per epoch."""

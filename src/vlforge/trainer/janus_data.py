@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from tokenizers import AddedToken
 
 from vlforge.errors import VlforgeError
@@ -51,6 +52,7 @@ from vlforge.trainer.data import (
     Example,
     ExampleEncoder,
     RecordRef,
+    RecordTable,
     ShardSource,
     SkipRecord,
     conversation_turns,
@@ -230,8 +232,8 @@ class CaptionSource(ShardSource):
         super().__init__(paths, "multimodal", encoder, **kwargs)
         self.modality = "multimodal" if kind == "understanding" else "generation"
 
-    def usable(self, ref: RecordRef) -> bool:
-        return ref.has_image and ref.text_member is not None
+    def usable(self, records: RecordTable) -> np.ndarray:
+        return records.has_image & records.has_text
 
     def _encode(self, ref: RecordRef) -> list[Example]:
         try:
