@@ -26,7 +26,9 @@ multi-line predict, which is what makes tagging fast.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -63,6 +65,10 @@ class Tagger:
         self._ids = {LABEL_PREFIX + i: i for i in known}
         self._names = {LABEL_PREFIX + i: self.taxonomy.name_of(i) for i in known}
         self._parent = {LABEL_PREFIX + c: m for m, children in self._children.items() for c in children}
+        # the same as numbers, for comparing a whole batch's labels at once (-1: no main)
+        self._main_code = {LABEL_PREFIX + m: code for code, m in enumerate(self._children)}
+        self._parent_code = defaultdict(lambda: -1, {label: self._main_code[LABEL_PREFIX + m]
+                                                     for label, m in self._parent.items()})
 
     @classmethod
     def load(cls, model_dir: str | None = None, **kwargs) -> Tagger:
@@ -80,33 +86,43 @@ class Tagger:
     def tag_texts(self, texts: list[str]) -> list[dict]:
         """One tag per text, in order."""
         prepared = [self.prepare(t) for t in texts]
-        lines = [p.line for p in prepared if p.reason is None]
-        main = iter(self._ranked_main(lines))
-        secondary = iter(zip(*self._raw_predict(self.models.secondary, lines), strict=True))
-        return [unassigned_tag(p.lang, p.reason) if p.reason is not None
-                else self._tag(*next(main), *next(secondary), p.lang) for p in prepared]
+        asked = [p for p in prepared if p.reason is None]
+        tags = iter(self._tags([p.line for p in asked], [p.lang for p in asked]))
+        return [unassigned_tag(p.lang, p.reason) if p.reason is not None else next(tags) for p in prepared]
 
     def main_probabilities(self, texts: list[str]) -> list[dict[str, float] | None]:
         """The main model's uncalibrated probabilities per text (label ids); None for a text
         refused before prediction (no words, another script)."""
         prepared = [self.prepare(t) for t in texts]
         labels, probs = self._raw_predict(self.models.main, [p.line for p in prepared if p.reason is None])
-        scores = iter({self._ids[a]: float(b) for a, b in zip(ls, ps, strict=True)}
-                      for ls, ps in zip(labels, probs, strict=True))
+        scores = iter({self._ids[a]: b for a, b in zip(ls, ps, strict=True)}
+                      for ls, ps in zip(labels, probs.tolist(), strict=True))
         return [None if p.reason is not None else next(scores) for p in prepared]
 
     def tag_text(self, text: str) -> dict:
         return self.tag_texts([text])[0]
 
     @staticmethod
-    def _raw_predict(model, lines: list[str]) -> tuple[list[list[str]], list[list[float]]]:
-        """Every label (with its __label__ prefix) and probability per line, best first."""
+    def _raw_predict(model, lines: list[str]) -> tuple[list[list[str]], np.ndarray]:
+        """Every label (with its __label__ prefix) per line, best first, and their
+        probabilities as one float64 matrix (a row per line)."""
         if not lines:
-            return [], []
+            return [], np.zeros((0, 0))
         # multilinePredict is fastText's batch predict without the per-line numpy wrapping; its
-        # probabilities are float32 arrays, made Python floats (float64) in one call per line.
+        # float32 rows become one float64 matrix in one call (the values a per-row tolist gives).
         labels, probs = model.f.multilinePredict([line + "\n" for line in lines], -1, 0.0, "strict")
-        return labels, [p.tolist() for p in probs]
+        return labels, np.array(probs, dtype=np.float64)
+
+    def _tags(self, lines: list[str], langs: list[str]) -> list[dict]:
+        """The tags of predicted lines. The secondary model runs only on the lines whose main
+        label is assigned and has children: the others never read its output."""
+        ranked = self._ranked_main(lines)
+        wanted = [i for i, (labels, confidences) in enumerate(ranked)
+                  if confidences[0] >= self.main_threshold and self._children[self._ids[labels[0]]]]
+        found = self._secondaries([ranked[i][0][0] for i in wanted], [lines[i] for i in wanted])
+        secondaries = dict(zip(wanted, found, strict=True))
+        return [self._tag(labels, confidences, secondaries.get(i, (None, None)), langs[i])
+                for i, (labels, confidences) in enumerate(ranked)]
 
     def _ranked_main(self, lines: list[str]) -> list[tuple[list[str], list[float]]]:
         """Per line: the top_k (at least 1) main labels and their calibrated confidences, best
@@ -115,7 +131,7 @@ class Tagger:
         labels, probs = self._raw_predict(self.models.main, lines)
         if not lines:
             return []
-        powered = np.maximum(np.asarray(probs, dtype=np.float64), 1e-12) ** (1.0 / self.temperature)
+        powered = np.maximum(probs, 1e-12) ** (1.0 / self.temperature)
         confidences = (powered / powered.sum(axis=1, keepdims=True)).tolist()
         k = max(1, min(self.top_k, powered.shape[1]))
         tied = np.any(powered[:, :k] == powered[:, 1:k + 1], axis=1) if powered.shape[1] > k else [False] * len(lines)
@@ -127,32 +143,44 @@ class Tagger:
             ranked.append((row_labels[:k], row_confidences[:k]))
         return ranked
 
-    def _tag(self, labels: list[str], confidences: list[float], secondary_labels: list[str],
-             secondary_probs: list[float], lang: str) -> dict:
-        best, best_score = self._ids[labels[0]], confidences[0]
-        top = [[self._names[a], round(c, 4)] for a, c in zip(labels[:self.top_k], confidences, strict=False)]
-        known = {"main_score": round(best_score, 4), "best": self.taxonomy.name_of(best), "top": top}
+    def _tag(self, labels: list[str], confidences: list[float], secondary: tuple[str | None, float | None],
+             lang: str) -> dict:
+        best, best_score = self._names[labels[0]], confidences[0]
+        top = [[self._names[a], round(c, 4)] for a, c in zip(labels, confidences, strict=True)]
         if best_score < self.main_threshold:
-            return {**unassigned_tag(lang, "low_confidence"), **known}
-        secondary, secondary_score = self._secondary(best, secondary_labels, secondary_probs)
-        return {"main": known["best"], **known, "secondary": secondary, "secondary_score": secondary_score,
-                "lang": lang, "reason": None}
+            return {"main": UNASSIGNED, "main_score": round(best_score, 4), "best": best, "secondary": UNASSIGNED,
+                    "secondary_score": None, "top": top, "lang": lang, "reason": "low_confidence"}
+        return {"main": best, "main_score": round(best_score, 4), "best": best, "top": top,
+                "secondary": secondary[0], "secondary_score": secondary[1], "lang": lang, "reason": None}
 
-    def _secondary(self, main_id: str, labels: list[str], probs: list[float]) -> tuple[str | None, float | None]:
-        """The best child of main_id and its share of the children's probabilities."""
-        if not self._children[main_id]:  # Evaluation, Safety: no secondary level
-            return None, None
-        best, best_p, total = None, 0.0, 0.0
-        for label, p in zip(labels, probs, strict=True):
-            if self._parent.get(label) == main_id:
-                if best is None or p > best_p or (p == best_p and label < best):
-                    best, best_p = label, p
-                total += p
-        if best is None:  # a model that knows none of the children: all at 0, the first id
-            best = LABEL_PREFIX + min(self._children[main_id])
-        share = best_p / (total or 1.0)
-        name = self._names[best] if share >= self.secondary_threshold else UNASSIGNED
-        return name, round(share, 4)
+    def _secondaries(self, mains: list[str], lines: list[str]) -> list[tuple[str, float]]:
+        """Per line, for its main label (one with children): the best child by the secondary
+        model, ties to the smaller label, and its share of the children's probabilities, for
+        the whole batch at once."""
+        labels, probs = self._raw_predict(self.models.secondary, lines)
+        if not lines:
+            return []
+        parents = np.fromiter(map(self._parent_code.__getitem__, chain.from_iterable(labels)), np.int64,
+                              count=probs.size).reshape(probs.shape)
+        children = parents == np.array([self._main_code[m] for m in mains])[:, None]
+        child_probs = np.where(children, probs, 0.0)
+        # summed in fastText's order, as a running total would (adding the 0.0s changes nothing)
+        totals = np.cumsum(child_probs, axis=1)[:, -1]
+        best_p = np.where(children, probs, -1.0).max(axis=1)
+        at_best = children & (probs == best_p[:, None])
+        shares = (np.maximum(best_p, 0.0) / np.where(totals == 0.0, 1.0, totals)).tolist()
+        firsts, counts = at_best.argmax(axis=1).tolist(), at_best.sum(axis=1).tolist()
+        best = [row_labels[first] if count == 1 else self._tied_child(main, row_labels, row_at_best)
+                for main, row_labels, first, count, row_at_best in zip(mains, labels, firsts, counts, at_best,
+                                                                        strict=True)]
+        return [(self._names[b] if share >= self.secondary_threshold else UNASSIGNED, round(share, 4))
+                for b, share in zip(best, shares, strict=True)]
+
+    def _tied_child(self, main: str, labels: list[str], at_best: np.ndarray) -> str:
+        """The smallest of the children sharing the best probability; with no child in the
+        secondary model's labels (all at 0), the main's first child id."""
+        return min((labels[j] for j in np.flatnonzero(at_best)),
+                   default=LABEL_PREFIX + min(self._children[self._ids[main]]))
 
 
 def unassigned_tag(lang: str, reason: str) -> dict:

@@ -42,6 +42,9 @@ _NUMBER = r"\d+(?:[.,]\d+)*"
 _NUMBER_RUN = re.compile(rf"{_NUMBER}(?:\W+{_NUMBER})*")
 _RUN = "\ue000"
 _TOKEN = re.compile(rf"[{_CJK}]|{_RUN}|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
+# _TOKEN on lower-cased ASCII text: the same matches, from classes the regex engine scans
+# faster than the negated Unicode ones (most prompts are ASCII)
+_ASCII_TOKEN = re.compile(rf"[a-z]+(?:['-][a-z]+)*|{_RUN}")
 _HAN_CHAR = re.compile(f"[{_CJK}]")
 _KANA_CHAR = re.compile(f"[{_KANA}]")
 _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
@@ -70,10 +73,12 @@ class Analyzed:
 def analyze(text: str) -> Analyzed:
     """The fastText line and the script of a prompt, normalising it once (the tagger's hot path)."""
     normal = normalize(text)
-    words = _TOKEN.findall(_NUMBER_RUN.sub(_RUN, normal))
-    if normal.isascii():  # ASCII tokens are Latin words or numbers
-        script = "latin" if len(words) > words.count(_RUN) else "none"
+    marked = _NUMBER_RUN.sub(_RUN, normal)
+    if normal.isascii():  # ASCII tokens are Latin words or numbers, the runs the only non-ASCII
+        words = _ASCII_TOKEN.findall(marked)
+        script = "latin" if len(words) > marked.count(_RUN) else "none"
     else:
+        words = _TOKEN.findall(marked)
         script = _script_of_mixed(normal, words)
     return Analyzed(" ".join(words).replace(_RUN, NUM_TOKEN), script)
 
