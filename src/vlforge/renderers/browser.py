@@ -6,8 +6,11 @@ through :meth:`BrowserRenderer.run_in_page`, by the e-book paginator.
 Design notes (why things are the way they are):
 
 * One browser per worker process, reused across items: launching Chromium costs
-  ~0.5-1 s, a fresh browser *context* per item costs a few ms and gives the same
-  isolation (cookies, storage, caches, routes are per context).
+  ~0.5-1 s. One page, reset between items (an about:blank navigation, the item's
+  viewport), serves up to ``page_reuse`` items: a fresh *context* per item costs a
+  new renderer process and its first paint (~0.1-0.3 s, more than a small
+  screenshot). Scripts are off, so a document cannot leave cookies, storage or
+  globals behind; with JavaScript on, every item gets a fresh context.
 * Hermetic: every request goes through a context-level route; only ``file:``,
   ``data:`` and ``about:blank`` are continued. Launch flags additionally point DNS
   and the proxy at nothing, so even requests Playwright cannot route (preconnects,
@@ -128,6 +131,10 @@ class BrowserConfig:
     # renderer's own temp dir, so an output cannot screenshot ~/.ssh/id_rsa.
     restrict_file_access: bool = True
     extra_args: tuple[str, ...] = ()
+    # Items one page serves, reset between them, before its context is replaced (bounds
+    # what a long-lived renderer process accumulates); 1: a fresh context per item.
+    # JavaScript on always means a fresh context per item.
+    page_reuse: int = 256
 
     def __post_init__(self) -> None:
         if self.viewport_width <= 0 or self.viewport_height <= 0:
@@ -136,6 +143,8 @@ class BrowserConfig:
             raise ValueError("device_scale_factor and timeout_s must be positive")
         if self.retries < 0 or self.max_pixels <= 0:
             raise ValueError("retries must be >= 0 and max_pixels > 0")
+        if self.page_reuse < 1:
+            raise ValueError("page_reuse must be at least 1")
 
 
 
@@ -399,6 +408,17 @@ class _Item:
             raise Rejected(reason, _blocked_detail(self.blocked))
 
 
+@dataclass
+class _WarmPage:
+    """The page kept between items, its context, and what the context was made for."""
+
+    context: BrowserContext
+    device_scale_factor: float  # fixed for a context's life
+    viewport: tuple[int, int]  # what the page is set to now
+    uses_left: int
+    page: Page | None = None
+
+
 # --------------------------------------------------------------------------
 # The renderer
 # --------------------------------------------------------------------------
@@ -419,6 +439,8 @@ class BrowserRenderer:
         self._has_driver = False
         self._owner: tuple[int, int] | None = None
         self._tmpdir: Path | None = None
+        self._warm: _WarmPage | None = None
+        self._current: _Item | None = None  # the item whose requests the router judges now
         self.launches = 0  # how many times Chromium was (re)started; for stats
 
     # ---- lifecycle -------------------------------------------------------
@@ -458,6 +480,7 @@ class BrowserRenderer:
         # After fork the Playwright objects belong to the parent's driver; we
         # must neither use nor close them, just drop the references.
         self._browser = self._browser_pid = self._version = None
+        self._warm = None
         self._has_driver = False
         self._tmpdir = None
         self._owner = None
@@ -516,6 +539,7 @@ class BrowserRenderer:
     def _teardown(self, graceful: bool) -> None:
         browser, pid = self._browser, self._browser_pid
         self._browser = self._browser_pid = None
+        self._warm = None  # its context goes with the browser
         if browser is None:
             return
         if not graceful:
@@ -531,7 +555,7 @@ class BrowserRenderer:
     # ---- attempt / retry machinery --------------------------------------
 
     def _run(self, item: _Item, work: Callable[[Page, _Item], T]) -> T:
-        """Run `work` on a fresh hermetic page with timeout/crash/retry handling."""
+        """Run `work` on a hermetic page (reset or fresh) with timeout/crash/retry handling."""
         last: _Retryable | None = None
         for attempt in range(self.config.retries + 1):
             item.attempts = attempt + 1
@@ -550,12 +574,12 @@ class BrowserRenderer:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        context = self._new_context_with_relaunch(item)
+        page = self._page_with_relaunch(item)
         watchdog = _Watchdog(self.config.timeout_s + _WATCHDOG_GRACE_S, self._browser_pid)
         healthy = False  # set when the browser is known to be fine afterwards
+        released = False
         try:
             with watchdog:
-                page = self._new_page(context, item)
                 try:
                     result = work(page, item)
                 except Exception as exc:
@@ -563,8 +587,8 @@ class BrowserRenderer:
                     # fn say nothing about the browser; Playwright errors might.
                     healthy = not isinstance(exc, PlaywrightError)
                     raise
-                context.close()  # inside the watchdog: close can hang too
-                healthy = True
+                self._release_page(page)  # inside the watchdog: resetting can hang too
+                released = healthy = True
                 return result
         except PlaywrightTimeout as exc:
             raise _Retryable("render_timeout", _first_line(exc)) from None
@@ -573,40 +597,103 @@ class BrowserRenderer:
                 raise _Retryable("render_timeout", f"exceeded {self.config.timeout_s}s") from None
             if item.crashed or not self._browser_alive() or _looks_like_crash(exc):
                 raise _Retryable("browser_crash", _first_line(exc)) from None
-            healthy = True
+            self._drop_warm()  # the browser is fine; the page's state is not known
+            healthy = released = True
             raise Rejected("render_failed", _first_line(exc)) from None
         finally:
             if watchdog.fired:
                 healthy = False  # the browser was killed, possibly after success
-            if healthy:
-                with _Watchdog(_CLOSE_TIMEOUT_S, self._browser_pid):
-                    _quietly(context.close)  # no-op if already closed
-            else:
+            if not healthy:
                 self._teardown(graceful=False)  # don't touch a wedged page
+            elif not released:
+                self._release_after_rejection(page)
 
     def _browser_alive(self) -> bool:
         return self._browser is not None and self._browser.is_connected()
 
-    def _new_context_with_relaunch(self, item: _Item) -> BrowserContext:
+    # ---- the page an item runs in --------------------------------------
+    #
+    # A new context costs a new renderer process and its first paint (~100-300 ms, the
+    # bulk of a small screenshot); a page that is reset between items costs one
+    # about:blank navigation. Without JavaScript a document cannot write cookies,
+    # storage or globals (file: and data: responses set no cookies either), and
+    # whatever it leaves in the shared caches (a decoded image, a web font's bytes) is
+    # what a fresh context would load again: the next document renders the same pixels
+    # (tests/renderers/test_page_reuse.py). With JavaScript on, every item gets a fresh
+    # context, as before. Routing and crash reports go to the item in progress
+    # (self._current), so one context's handlers serve every item it runs.
+
+    def _page_with_relaunch(self, item: _Item) -> Page:
         # A browser that died between items (OOM killer, external kill) is often
         # still reported connected until the next call fails; that is not the
         # item's fault, so relaunch once without spending a retry.
         from playwright.sync_api import Error as PlaywrightError
 
+        self._current = item
         for first in (True, False):
-            browser = self._ensure_browser()
+            self._ensure_browser()
             try:
                 with _Watchdog(_CLOSE_TIMEOUT_S, self._browser_pid):
-                    return self._new_context(browser, item)
+                    return self._page_for(item)
             except PlaywrightError as exc:
                 self._teardown(graceful=False)
                 if not first:
                     raise Rejected("browser_crash", _first_line(exc)) from None
         raise AssertionError("unreachable")
 
-    def _new_context(self, browser: Browser, item: _Item) -> BrowserContext:
+    def _page_for(self, item: _Item) -> Page:
+        """The warm page when it suits the item (same device scale factor, uses left),
+        set to the item's viewport; otherwise a new context and page."""
+        warm = self._warm
+        if warm is not None and (warm.device_scale_factor != item.device_scale_factor or warm.uses_left <= 0):
+            self._drop_warm()
+            warm = None
+        if warm is None:
+            warm = _WarmPage(self._new_context(item), item.device_scale_factor, item.viewport,
+                             self.config.page_reuse if self._reusable() else 1)
+            warm.page = self._new_page(warm.context)
+            self._warm = warm
+        elif warm.viewport != item.viewport:
+            warm.page.set_viewport_size({"width": item.viewport[0], "height": item.viewport[1]})
+            warm.viewport = item.viewport
+        warm.uses_left -= 1
+        return warm.page
+
+    def _release_after_rejection(self, page: Page) -> None:
+        # The item's own error is what the caller must see, not a failed reset.
+        try:
+            with _Watchdog(_CLOSE_TIMEOUT_S, self._browser_pid):
+                self._release_page(page)
+        except Exception:
+            self._drop_warm()
+
+    def _reusable(self) -> bool:
+        return self.config.page_reuse > 1 and not self.config.javascript
+
+    def _release_page(self, page: Page) -> None:
+        """After an item: reset the warm page for the next one, or close its context.
+
+        The about:blank navigation replaces the document (its DOM, scroll position,
+        styles; set_content could not write into an XML document left by an SVG or an
+        e-book chapter), and requests the old document still had queued reach the
+        router before it returns, while they are still this item's."""
+        warm = self._warm
+        if warm is None or warm.page is not page:
+            return
+        if warm.uses_left <= 0:
+            self._drop_warm()
+            return
+        page.goto("about:blank")
+
+    def _drop_warm(self) -> None:
+        warm, self._warm = self._warm, None
+        if warm is not None:
+            with _Watchdog(_CLOSE_TIMEOUT_S, self._browser_pid):
+                _quietly(warm.context.close)
+
+    def _new_context(self, item: _Item) -> BrowserContext:
         cfg = self.config
-        context = browser.new_context(
+        context = self._browser.new_context(
             viewport={"width": item.viewport[0], "height": item.viewport[1]},
             screen={"width": item.viewport[0], "height": item.viewport[1]},
             device_scale_factor=item.device_scale_factor,
@@ -620,18 +707,18 @@ class BrowserRenderer:
         )
         context.set_default_timeout(cfg.timeout_s * 1000)
         context.set_default_navigation_timeout(cfg.timeout_s * 1000)
-        context.route("**/*", lambda route: self._route(route, item))
+        context.route("**/*", lambda route: self._route(route, self._current))
         if cfg.javascript:
             # WebSockets are not seen by route(); without connect_to_server the
             # socket is served by a mock, i.e. never touches the network.
-            context.route_web_socket(re.compile(".*"), lambda ws: self._route_ws(ws, item))
+            context.route_web_socket(re.compile(".*"), lambda ws: self._route_ws(ws, self._current))
         return context
 
-    def _new_page(self, context: BrowserContext, item: _Item) -> Page:
+    def _new_page(self, context: BrowserContext) -> Page:
         page = context.new_page()
         # A renderer crash (e.g. chrome://crash, OOM) only kills the page, not
         # the browser; remember it so the error is classified as a crash.
-        page.on("crash", lambda _page: setattr(item, "crashed", True))
+        page.on("crash", lambda _page: setattr(self._current, "crashed", True))
         return page
 
     @staticmethod
@@ -682,9 +769,12 @@ class BrowserRenderer:
         fail_on_blocked: bool = False,
         file_roots: tuple[str | Path, ...] = (),
     ) -> T:
-        """Run ``fn(page)`` on a fresh hermetic page (timeout/crash/retry handled).
+        """Run ``fn(page)`` on a hermetic page (timeout/crash/retry handled).
 
-        ``fn`` may be re-run after a crash/hang, so it should be idempotent.
+        The page may have served earlier items (it is navigated to about:blank and set
+        to the configured viewport in between), so ``fn`` must leave no state on it that
+        a navigation does not clear (routes, listeners, emulation). ``fn`` may be re-run
+        after a crash/hang, so it should be idempotent.
         Blocked requests are exposed as ``page.vlforge_blocked_requests``.
         ``file_roots``: directories whose files the page may load besides the
         renderer's own temp dir (e.g. an unpacked e-book), when file access is
