@@ -116,7 +116,7 @@ lint: setup
 
 # Every bench ends with RESULT lines (bench/common.py): its ratio against a floor measured in
 # the same run, and the aim; they are listed again at the end, with the machine's load. About
-# 7 minutes on 2 shared cores. Not here: bench/nougat_speed.py (a GPU's pages/s against the
+# 5 minutes on 2 shared cores. Not here: bench/nougat_speed.py (a GPU's pages/s against the
 # paper's), bench/ebook_coverage.py (text coverage per book, not speed).
 BENCHES := shard_write notebooks ebooks taxonomy_tag rasterise trainer vq_tokenize engines
 BENCH_LOG := out/bench.log
