@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from vlforge.contract import JobDedup
-from vlforge.engines.executor import OutputLayout, write_atomic
+from vlforge.engines.executor import OutputLayout, read_marker, write_atomic
 from vlforge.schemas import Reject
 from vlforge.shards.writer import rewrite_shard_without
 
@@ -37,7 +37,9 @@ def _dedup_file(layout: OutputLayout) -> Path:
 def _index_digests(index: Path, field: str) -> Iterator[tuple[dict, str | None]]:
     """(row, digest) for every sample of one shard index; the digest is None where the
     sample has none (the pass keeps it)."""
-    for row in pq.read_table(index, columns=["key", "shard", "source", "metadata"]).to_pylist():
+    # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (and pandas with it)
+    rows = pq.ParquetFile(index).read(columns=["key", "shard", "source", "metadata"]).to_pylist()
+    for row in rows:
         yield row, json.loads(row["metadata"]).get(field)
 
 
@@ -90,12 +92,19 @@ class KeptCounter:
         self.index = digest_index(dedup)
 
     def kept(self, task_index: int) -> int:
-        prefix = self.layout.task_prefix(task_index)
         kept = 0
-        for shard_index in sorted(self.layout.shards_dir.glob(f"{prefix}-*.parquet")):
+        for shard_index in self._task_indexes(task_index):
             for row, digest in _index_digests(shard_index, self.field):
                 kept += digest is None or self.index.first(digest, row["key"]) is None
         return kept
+
+    def _task_indexes(self, task_index: int) -> list[Path]:
+        """The indexes of the task's shards, named by its marker: no listing of the shards
+        directory, which holds every task's shards (a listing per task is quadratic in the
+        job). A shard an earlier run's pass emptied is gone, with its index."""
+        marker = read_marker(self.layout, task_index) or {"shards": []}
+        indexes = [(self.layout.shards_dir / shard["name"]).with_suffix(".parquet") for shard in marker["shards"]]
+        return [index for index in indexes if index.exists()]
 
 
 def _task_of_shard(layout: OutputLayout, shard_name: str) -> int:

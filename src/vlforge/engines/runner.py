@@ -226,7 +226,8 @@ def _sum_stats(markers: list[dict], job_rejects: list[tuple[int, Reject]], layou
 
 def _merge_rejects(layout: OutputLayout, committed: list[int], job_rejects: list[tuple[int, Reject]]) -> None:
     """One ledger for the job: the per-task ledgers in task order, then the job-level rows."""
-    tables = [pq.read_table(layout.task_rejects(i), schema=REJECT_SCHEMA) for i in committed]
+    # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (and pandas with it)
+    tables = [pq.ParquetFile(layout.task_rejects(i)).read() for i in committed]
     if job_rejects:
         tables.append(pa.Table.from_pylist(
             [{"task": task, "source": r.source, "item": r.item, "stage": r.stage, "reason": r.reason,

@@ -35,12 +35,17 @@ def load_output(out: str | Path) -> JobOutput:
         raise VlforgeError(f"{root}: no stats.json; give the --output directory of a vlforge job")
     stats = json.loads(stats_file.read_text())
     job = json.loads((root / "job.json").read_text()) if (root / "job.json").exists() else {}
-    index = [row for path in sorted((root / "shards").glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+    index = [row for path in sorted((root / "shards").glob("*.parquet")) for row in _rows(path)]
     ledger = root / "rejects.parquet"
-    rejects = pq.read_table(ledger).to_pylist() if ledger.exists() else []
+    rejects = _rows(ledger) if ledger.exists() else []
     markers = [json.loads(p.read_text()) for p in sorted((root / "_tasks").glob("*.json"))]
     tasks = [m for m in markers if "task" in m]  # not the job-level dedup record
     return JobOutput(root, stats, job, index, rejects, tasks)
+
+
+def _rows(path: Path) -> list[dict]:
+    # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (and pandas with it)
+    return pq.ParquetFile(path).read().to_pylist()
 
 
 def accounting(output: JobOutput) -> dict:

@@ -1,25 +1,24 @@
 """Histograms of a job's accepted samples, drawn by matplotlib into PNG bytes.
 
 PNG metadata is left out (no software version, no date), so the same data give the same
-bytes on the same matplotlib.
+bytes on the same matplotlib. Figures are drawn on an Agg canvas of their own, without
+pyplot: no display, no global figure registry to close, and pyplot's import is skipped.
 """
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 FIGSIZE = (5.0, 3.0)
 DPI = 100
 
 
 def histogram(values: list[float], title: str, xlabel: str, bins: int = 30) -> bytes:
-    figure, axes = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    figure, axes = _figure()
     axes.hist(values, bins=bins, color="#4a7ab5", edgecolor="white")
     axes.set_title(f"{title} (n={len(values)})")
     axes.set_xlabel(xlabel)
@@ -30,7 +29,7 @@ def histogram(values: list[float], title: str, xlabel: str, bins: int = 30) -> b
 
 
 def bars(counts: dict[str, int], title: str) -> bytes:
-    figure, axes = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    figure, axes = _figure()
     labels = list(counts)
     axes.barh(labels[::-1], [counts[label] for label in labels][::-1], color="#b5754a")
     axes.set_title(title)
@@ -40,8 +39,13 @@ def bars(counts: dict[str, int], title: str) -> bytes:
     return _png(figure)
 
 
-def _png(figure) -> bytes:
+def _figure():
+    figure = Figure(figsize=FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(figure)  # attaches itself to the figure: savefig renders with Agg
+    return figure, figure.subplots()
+
+
+def _png(figure: Figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png", metadata={"Software": None})
-    plt.close(figure)
     return out.getvalue()
