@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlforge.atomic import atomic_path, write_atomic
@@ -34,6 +33,7 @@ from vlforge.contract import Corpus, Outcome, Part, Task, TaskContext, load_corp
 from vlforge.errors import exception_detail
 from vlforge.schemas import REJECT_SCHEMA, Reject, Sample
 from vlforge.shards import ShardWriter
+from vlforge.shards.writer import table_from_rows
 
 PROGRESS_EVERY = 200  # outcomes between rewrites of a task's progress file
 
@@ -158,7 +158,7 @@ def _write_rejects(path: Path, task_index: int, rejects: list[Reject]) -> None:
     rows = [{"task": task_index, "source": r.source, "item": r.item, "stage": r.stage,
              "reason": r.reason, "detail": r.detail} for r in rejects]
     with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), tmp)
+        pq.write_table(table_from_rows(rows, REJECT_SCHEMA), tmp)
 
 
 def run_task(job: JobSpec, task: Task, attempt: int = 1) -> dict:

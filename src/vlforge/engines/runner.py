@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +33,7 @@ from vlforge.engines.planning import plan_tasks
 from vlforge.errors import VlforgeError, exception_detail
 from vlforge.inputs import InputFile, expand_inputs
 from vlforge.schemas import REJECT_SCHEMA, SCHEMA_VERSION, Reject
+from vlforge.shards.writer import table_from_rows
 
 # Options that change where or how fast a job runs, never what it writes.
 RUNTIME_SECTIONS = ("engine",)
@@ -118,6 +122,7 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
     `engine`: an Engine (make_engine), or the name of one to run with `workers` workers.
     """
     started = time.perf_counter()
+    _import_report_meanwhile()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
     runner = make_engine(engine, workers) if isinstance(engine, str) else engine
     layout = OutputLayout(job.output_dir, job.corpus)
@@ -131,6 +136,21 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
     monitor.summary(stats)
     _write_report(job.output_dir, quiet)
     return stats
+
+
+def _import_report_meanwhile() -> None:
+    """Imports the report's modules (matplotlib, jinja2: about half the report's time) on a
+    thread while the job runs, when the driver mostly waits on its workers; the report,
+    drawn once they finish, then starts at once. Not a daemon thread: an import cut short
+    at interpreter exit could crash it. A failing import is left for _write_report to say."""
+    if "vlforge.report" in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("vlforge.report")
+
+    threading.Thread(target=load, name="vlforge-report-import").start()
 
 
 def _write_report(output_dir: str, quiet: bool) -> None:
@@ -229,9 +249,9 @@ def _merge_rejects(layout: OutputLayout, committed: list[int], job_rejects: list
     # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (and pandas with it)
     tables = [pq.ParquetFile(layout.task_rejects(i)).read() for i in committed]
     if job_rejects:
-        tables.append(pa.Table.from_pylist(
+        tables.append(table_from_rows(
             [{"task": task, "source": r.source, "item": r.item, "stage": r.stage, "reason": r.reason,
-              "detail": r.detail} for task, r in job_rejects], schema=REJECT_SCHEMA))
-    merged = pa.concat_tables(tables) if tables else REJECT_SCHEMA.empty_table()
+              "detail": r.detail} for task, r in job_rejects], REJECT_SCHEMA))
+    merged = pa.concat_tables(tables) if tables else table_from_rows([], REJECT_SCHEMA)
     with atomic_path(layout.rejects_file) as tmp:
         pq.write_table(merged, tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections import Counter
@@ -88,9 +89,16 @@ _SCRIPTS = {"CJK": "Han (Chinese)", "HIRAGANA": "Kana (Japanese)", "KATAKANA": "
 
 def script_of(text: str) -> str:
     """The script most of a text's letters are written in ("none" without letters)."""
-    counts: Counter = Counter()
-    for char in text[:4000]:
-        if char.isalpha():
-            name = unicodedata.name(char, "")
-            counts[next((v for k, v in _SCRIPTS.items() if name.startswith(k)), "other")] += 1
+    counts = Counter(map(_char_script, text[:4000]))
+    counts.pop(None, None)  # not a letter; the letters keep their first-seen order for ties
     return counts.most_common(1)[0][0] if counts else "none"
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_script(char: str) -> str | None:
+    """The script of one letter (None for anything else): texts repeat few distinct
+    characters, so each character's Unicode name is looked up once."""
+    if not char.isalpha():
+        return None
+    name = unicodedata.name(char, "")
+    return next((v for k, v in _SCRIPTS.items() if name.startswith(k)), "other")

@@ -10,13 +10,14 @@ import random
 import tarfile
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
 
 from vlforge.images import png_bytes, to_rgb
 from vlforge.report.collect import JobOutput, script_of
-from vlforge.shards.reader import sample_image, sample_text, split_member_name
+from vlforge.shards.reader import TEXT_MEMBERS, sample_image, sample_text, split_member_name
 
 THUMBNAIL = 320
 TEXT_SHOWN = 600
@@ -77,6 +78,18 @@ def _thumbnail(data: bytes) -> tuple[bytes, tuple[int, int]]:
 def script_mix(output: JobOutput, n: int) -> tuple[dict[str, int], int]:
     """Counts of the script each text is written in, over a seeded sample of n samples."""
     rows = pick(output, n)
-    texts = [sample_text(_members(output, row)) for row in rows]
-    counts = Counter(script_of(found[1]) if found else "none" for found in texts)
+    counts = Counter(script_of(text) if text is not None else "none" for text in map(partial(_text, output), rows))
     return dict(counts.most_common()), len(rows)
+
+
+def _text(output: JobOutput, row: dict) -> str | None:
+    """A sample's text: read alone where its index says where the text member lies (not its
+    image, nor the tar headers), else from all its members (indexes older than that column)."""
+    places = {place["ext"]: place for place in row.get("members") or ()}
+    member = next((m for m in TEXT_MEMBERS if m in places), None)
+    if member is None:
+        found = sample_text(_members(output, row))
+        return found[1] if found else None
+    with open(output.root / "shards" / row["shard"], "rb") as handle:
+        handle.seek(places[member]["offset"])
+        return handle.read(places[member]["size"]).decode("utf-8", errors="replace")
