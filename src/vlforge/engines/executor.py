@@ -79,9 +79,18 @@ class OutputLayout:
     def task_leftovers(self, index: int) -> list[Path]:
         """Files an interrupted attempt at the task may have left: all of them go."""
         prefix = self.task_prefix(index)
-        leftovers = list(self.shards_dir.glob(f"{prefix}-*")) if self.shards_dir.exists() else []
-        leftovers += list(self.tasks_dir.glob(f"{prefix}.*")) if self.tasks_dir.exists() else []
-        return leftovers
+        return _named(self.shards_dir, f"{prefix}-") + _named(self.tasks_dir, f"{prefix}.")
+
+
+def _named(directory: Path, start: str) -> list[Path]:
+    """The files in `directory` whose names begin with `start`. A directory scan with a
+    string test, not Path.glob: it runs once per task over a directory that holds every
+    task's shards, where glob's pattern matching cost ~0.3 ms per task per 1,000 files."""
+    try:
+        with os.scandir(directory) as entries:
+            return [Path(entry.path) for entry in entries if entry.name.startswith(start)]
+    except FileNotFoundError:
+        return []
 
 
 def _read_json(path: Path) -> dict | None:
