@@ -122,11 +122,11 @@ def run_job(corpus_name: str, inputs: list[str], output_dir: str, engine: Engine
     `engine`: an Engine (make_engine), or the name of one to run with `workers` workers.
     """
     started = time.perf_counter()
-    _import_report_meanwhile()
     job, tasks = prepare_job(corpus_name, inputs, output_dir, config_file, assignments)
     runner = make_engine(engine, workers) if isinstance(engine, str) else engine
     layout = OutputLayout(job.output_dir, job.corpus)
     monitor = Monitor(corpus_name, len(tasks), quiet=quiet, kept=_kept_counter(job, layout))
+    _import_report_meanwhile()  # after the engine's own imports: the two threads share none
     try:
         with watch_progress(layout, monitor):
             results = runner.run(job, tasks, monitor)
