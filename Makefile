@@ -118,7 +118,7 @@ lint: setup
 # the same run, and the aim; they are listed again at the end, with the machine's load. About
 # 5 minutes on 2 shared cores. Not here: bench/nougat_speed.py (a GPU's pages/s against the
 # paper's), bench/ebook_coverage.py (text coverage per book, not speed).
-BENCHES := shard_write notebooks ebooks taxonomy_tag rasterise trainer vq_tokenize engines
+BENCHES := shard_write notebooks ebooks taxonomy_tag rasterise trainer vq_tokenize engines shard_source_startup
 BENCH_LOG := out/bench.log
 bench: SHELL := /bin/bash
 bench: setup system-deps
