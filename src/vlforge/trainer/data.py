@@ -548,19 +548,23 @@ class ShardSource:
         return handle.read(size)
 
     def _encode(self, ref: RecordRef) -> list[Example]:
+        """The record's examples; a record that cannot be used is counted by reason, not raised."""
         try:
-            if self.kind == "sft":
-                return self.encoder.conversation(ref.key, self._json(ref, ref.text_member), self._images(ref))
-            text = self._read(ref, ref.text_member).decode("utf-8")
-            if self.kind == "language":
-                return self.encoder.language(ref.key, text)
-            return self.encoder.pair(ref.key, self._read(ref, ref.first(IMAGE_MEMBERS)), text, ref.text_kind)
+            return self._examples(ref)
         except SkipRecord as skip:
             self.skipped[skip.reason] += 1
             return []
         except (UnicodeDecodeError, json.JSONDecodeError):
             self.skipped["undecodable"] += 1
             return []
+
+    def _examples(self, ref: RecordRef) -> list[Example]:
+        if self.kind == "sft":
+            return self.encoder.conversation(ref.key, self._json(ref, ref.text_member), self._images(ref))
+        text = self._read(ref, ref.text_member).decode("utf-8")
+        if self.kind == "language":
+            return self.encoder.language(ref.key, text)
+        return self.encoder.pair(ref.key, self._read(ref, ref.first(IMAGE_MEMBERS)), text, ref.text_kind)
 
     def _json(self, ref: RecordRef, member: str) -> Any:
         return json.loads(self._read(ref, member))

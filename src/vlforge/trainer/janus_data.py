@@ -235,19 +235,12 @@ class CaptionSource(ShardSource):
     def usable(self, records: RecordTable) -> np.ndarray:
         return records.has_image & records.has_text
 
-    def _encode(self, ref: RecordRef) -> list[Example]:
-        try:
-            metadata = {}
-            if METADATA_MEMBER in ref.members:
-                metadata = free_form(json.loads(self._read(ref, METADATA_MEMBER)).get("metadata"))
-            text = self._read(ref, ref.text_member).decode("utf-8")
-            if self.janus_kind == "understanding":
-                image = self._read(ref, ref.first(IMAGE_MEMBERS))
-                return self.encoder.understanding(caption_record(ref.key, text, metadata, image))
-            return self.encoder.generation(caption_record(ref.key, text, metadata, None), self._epoch)
-        except SkipRecord as skip:
-            self.skipped[skip.reason] += 1
-            return []
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self.skipped["undecodable"] += 1
-            return []
+    def _examples(self, ref: RecordRef) -> list[Example]:
+        metadata = {}
+        if METADATA_MEMBER in ref.members:
+            metadata = free_form(json.loads(self._read(ref, METADATA_MEMBER)).get("metadata"))
+        text = self._read(ref, ref.text_member).decode("utf-8")
+        if self.janus_kind == "understanding":
+            image = self._read(ref, ref.first(IMAGE_MEMBERS))
+            return self.encoder.understanding(caption_record(ref.key, text, metadata, image))
+        return self.encoder.generation(caption_record(ref.key, text, metadata, None), self._epoch)
