@@ -41,9 +41,10 @@ $(VENV)/.installed: pyproject.toml
 # Chromium renders notebook HTML outputs and e-books; CJK fonts make Chinese render as Chinese,
 # Noto core (Naskh/Sans Arabic, Serif/Sans Hebrew) Arabic-script and Hebrew books;
 # pdflatex (TeX Live) compiles the demo paper and the test papers of the arxiv corpus.
-SYSTEM_PACKAGES := chromium fonts-noto-cjk fonts-noto-core texlive-latex-base texlive-latex-recommended
+SYSTEM_PACKAGES := chromium fonts-dejavu-core fonts-noto-cjk fonts-noto-core texlive-latex-base texlive-latex-recommended
 system-deps:
-	@if command -v chromium >/dev/null && command -v pdflatex >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+	@if command -v chromium >/dev/null && command -v pdflatex >/dev/null \
+			&& test -f /usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
 			&& fc-list 2>/dev/null | grep -qi "Noto Naskh Arabic" && fc-list 2>/dev/null | grep -qi "Noto Serif Hebrew"; then \
 		echo "system-deps: chromium, pdflatex, CJK, Arabic and Hebrew fonts present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -10,12 +10,11 @@ import os
 import time
 
 import pytest
+import ray
 
 from vlforge.contract import register_corpus_module
 from vlforge.engines.ray_engine import SchedulingError, pool_size, ray_demand
 from vlforge.engines.runner import run_job
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -46,8 +46,7 @@ LARGE_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="3000" height="100"><
 
 @pytest.fixture
 def book(tmp_path) -> Path:
-    if not FONT.is_file():
-        pytest.skip(f"{FONT} is not installed")
+    assert FONT.is_file(), f"{FONT} is missing: make system-deps installs fonts-dejavu-core"
     shutil.copy(FONT, tmp_path / "probe.ttf")
     (tmp_path / "polluter.html").write_text(POLLUTER, encoding="utf-8")
     return tmp_path

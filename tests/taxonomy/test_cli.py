@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import REPO, write_jsonl
 
 from vlforge.taxonomy.evaluate import charxiv_questions, landing
@@ -93,7 +92,6 @@ def test_missing_input_is_a_usage_error(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.skipif(not CHARXIV.exists(), reason="shared/corpora is not beside the checkout")
 def test_charxiv_reasoning_questions_land_mostly_in_analysis():
     questions = charxiv_questions(CHARXIV)
     assert len(questions["reasoning"]) == 2323 and len(questions["descriptive"]) == 9292
@@ -102,7 +100,6 @@ def test_charxiv_reasoning_questions_land_mostly_in_analysis():
     assert land["secondary"]["Analysis / Data Chart Analysis"] > 0.3 * land["questions"]
 
 
-@pytest.mark.skipif(not CHARXIV.exists(), reason="shared/corpora is not beside the checkout")
 def test_charxiv_files_as_shipped_are_tagged_with_at_most_a_tenth_unassigned(tmp_path):
     # The reasoning files hold the question text (JSON objects keyed by id); the descriptive
     # files hold question ids into src/constants.py, so their text comes from charxiv_questions.

@@ -18,10 +18,8 @@ def tagger():
 
 
 CORPORA = REPO.parent / "shared/corpora"
-needs_corpora = pytest.mark.skipif(not CORPORA.exists(), reason="shared/corpora is not beside the checkout")
 
 
-@needs_corpora
 def test_default_threshold_leaves_at_most_a_tenth_of_real_prompts_unassigned(tagger):
     sample = load_labelled(CORPORA / "prompts_labelled")[::7]
     tags = tagger.tag_texts([r["text"] for r in sample])
