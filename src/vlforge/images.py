@@ -23,9 +23,31 @@ def alpha_range(img: Image.Image) -> tuple[int, int] | None:
     """(lowest, highest) alpha of the image; None when it has no transparency at all."""
     if not has_alpha(img):
         return None
+    if img.mode == "RGBA":
+        in_place = _rgba_alpha_range(img)
+        if in_place is not None:
+            return in_place
     # An alpha band is read as it is; only a palette's transparency needs converting.
     alpha = img.getchannel("A") if "A" in img.getbands() else img.convert("RGBA").getchannel("A")
     return alpha.getextrema()
+
+
+def _rgba_alpha_range(img: Image.Image) -> tuple[int, int] | None:
+    """alpha_range of a decoded RGBA image, read in place instead of copying its alpha band
+    out (5x faster on a notebook chart, where every matplotlib figure is RGBA). Pillow
+    exports the pixels without a copy (the Arrow C data interface, Pillow >= 11.2) as R, G,
+    B, A bytes; read as little-endian 32-bit words, alpha is each word's top byte, so the
+    words' min and max carry alpha's. None where Pillow cannot export without a copy (an
+    older Pillow, or a large image held in several memory blocks): the caller copies."""
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        values = pa.array(img).values  # fixed_size_list<uint8>[4] per pixel -> its bytes
+    except (AttributeError, TypeError, ValueError, pa.ArrowException):
+        return None
+    words = np.frombuffer(values.buffers()[1], dtype="<u4", count=len(values) // 4, offset=values.offset)
+    return int(words.min()) >> 24, int(words.max()) >> 24
 
 
 def shows_through(img: Image.Image, alpha: tuple[int, int] | None = None) -> bool:
