@@ -197,11 +197,27 @@ def rewrite_shard_without(shard: Path, drop_keys: set[str]) -> ShardInfo | None:
     return rewritten.commit()
 
 
+def shard_name(prefix: str, number: int) -> str:
+    """The name of a writer's shard `number` (from 0): readers and the task markers know
+    shards by it."""
+    return f"{prefix}-{number:04d}.tar"
+
+
+def shard_files(directory: Path, prefix: str, number: int) -> tuple[Path, ...]:
+    """Every file a writer's shard `number` can leave in `directory`, wherever its writer
+    stopped: the tar and its index, each under its final or its temporary name."""
+    tar = directory / shard_name(prefix, number)
+    index = tar.with_suffix(".parquet")
+    return tar, temporary_path(tar), index, temporary_path(index)
+
+
 class ShardWriter:
     """Writes samples to `{directory}/{prefix}-{n:04d}.tar`, rotating by count and bytes.
 
     A shard is closed before a sample that would take it past `max_bytes`, so a shard only
-    exceeds the limit when a single sample does.
+    exceeds the limit when a single sample does. Shard n+1 is started only once shard n is
+    committed, so whenever a writer stops, its files are those of shards 0..n (shard_files),
+    with no gap: the executor finds a killed task's files by those names alone.
     """
 
     def __init__(self, directory: str | os.PathLike, prefix: str,
@@ -223,8 +239,7 @@ class ShardWriter:
         if self._open is not None and self._is_full(size):
             self._commit_open()
         if self._open is None:
-            name = f"{self.prefix}-{len(self.shards):04d}.tar"
-            self._open = _OpenShard(self.directory / name)
+            self._open = _OpenShard(self.directory / shard_name(self.prefix, len(self.shards)))
         self._open.add(sample, members, record["metadata"])
 
     def _is_full(self, incoming_bytes: int) -> bool:
