@@ -1,5 +1,5 @@
-"""The job report, opened in real Chromium: every plot and sample image loads, and the
-numbers on the page are the numbers in stats.json and the reject ledger."""
+"""The job report, opened in real Chromium: every plot draws and every sample image loads,
+and the numbers on the page are the numbers in stats.json and the reject ledger."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import make_samples, write_jsonl
@@ -41,6 +42,8 @@ with sync_playwright() as p:
         "numbers": {f: page.inner_text("#" + f) for f in ("read", "accepted", "rejected", "balanced")},
         "reject_rows": page.locator("tr.reject-row").all_inner_texts(),
         "images": page.evaluate("[...document.images].map(i => [i.className, i.complete, i.naturalWidth, i.alt])"),
+        "plots": page.evaluate("[...document.querySelectorAll('svg.plot')].map(s => [s.getAttribute('aria-label'),"
+                               " s.getBoundingClientRect().width, s.querySelectorAll('rect.bar').length])"),
     }))
     browser.close()
 """
@@ -48,7 +51,7 @@ with sync_playwright() as p:
 
 @pytest.fixture(scope="module")
 def page_of(job):
-    """What Chromium shows of the report: its numbers, reject rows and images."""
+    """What Chromium shows of the report: its numbers, reject rows, images and plots."""
     write_report(job)
     shown = subprocess.run([sys.executable, "-c", _READ_PAGE, (job / "report.html").as_uri(), DEFAULT_EXECUTABLE],
                            capture_output=True, text=True, timeout=120)
@@ -67,16 +70,24 @@ def test_the_page_numbers_are_stats_json(job, page_of):
     assert shown == expected
 
 
-def test_every_plot_and_sample_image_loads(page_of):
-    images = page_of["images"]
-    assert len(images) >= 2  # the text-length histogram and the script mix
-    assert all(complete and width > 0 for _, complete, width, _ in images), images
-    assert {"plot"} <= {name for name, _, _, _ in images}
-
-
-def test_the_script_mix_counts_every_sample_of_a_small_job(job, page_of):
+def test_every_plot_draws_with_bars(job, page_of):
     accepted = json.loads((job / "stats.json").read_text())["accepted"]
-    assert [alt for _, _, _, alt in page_of["images"]].count(f"Script of the text ({accepted} samples)") == 1
+    plots = page_of["plots"]
+    # a text job: the text-length histogram and the script mix (no image, so no image sizes)
+    assert [label for label, _, _ in plots] == [f"Text length (n={accepted})", f"Script of the text ({accepted} samples)"]
+    assert all(width > 0 and bars >= 1 for _, width, bars in plots), plots
+    assert page_of["images"] == []  # the plots are inside the page: nothing to load
+
+
+def test_a_job_of_image_pairs_shows_loaded_images(tmp_path):
+    out = _image_job(tmp_path)
+    write_report(out, shown=5)
+    shown = subprocess.run([sys.executable, "-c", _READ_PAGE, (out / "report.html").as_uri(), DEFAULT_EXECUTABLE],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    images = json.loads(shown.stdout)["images"]
+    assert len(images) == 4  # make_samples gives every 4th sample no image
+    assert all(name == "sample" and complete and width == 32 for name, complete, width, _ in images), images
 
 
 def test_two_reports_of_one_job_are_identical_but_for_timings(job):
@@ -94,7 +105,8 @@ def test_a_directory_that_is_no_job_output_is_a_clear_error(tmp_path):
         write_report(tmp_path)
 
 
-def test_a_job_of_image_pairs_shows_its_images(tmp_path):
+def _image_job(tmp_path) -> Path:
+    """The output of a 5-sample demo job: 4 of them with a small 32x24 PNG."""
     from vlforge.shards import ShardWriter
 
     out = tmp_path / "out"
@@ -104,6 +116,16 @@ def test_a_job_of_image_pairs_shows_its_images(tmp_path):
     (out / "stats.json").write_text(json.dumps({"corpus": "demo", "read": 5, "accepted": 5, "rejected": 0,
                                                 "output": str(out), "engine": "local", "workers": 1,
                                                 "elapsed_s": 0.1, "items_per_s": 50.0}))
+    return out
+
+
+def test_a_small_image_is_shown_as_the_shard_stores_it(tmp_path):
+    out = _image_job(tmp_path)
     html = write_report(out, shown=5).read_text()
-    assert html.count('class="sample"') == 4  # make_samples gives every 4th sample no image
-    assert (out / "report" / "image_width.png").exists()
+    stored = {s.key: s.image for s in make_samples(5) if s.image is not None}
+    assert sorted(p.name for p in (out / "report").iterdir()) == sorted(f"{key}.png" for key in stored)
+    for key, image in stored.items():
+        assert (out / "report" / f"{key}.png").read_bytes() == image
+        assert f'src="report/{key}.png" width="32" height="24"' in html
+    assert 'aria-label="Image width (n=4)"' in html and 'aria-label="Image height (n=4)"' in html
+    assert write_report(out, shown=5).read_text() == html

@@ -1,4 +1,5 @@
-"""A job's report: its numbers, plots and sample pairs -> OUT/report.html + OUT/report/*.png."""
+"""A job's report: its numbers, plots (SVG, inside the page) and sample pairs -> OUT/report.html,
+with the pairs' images in OUT/report/."""
 
 from __future__ import annotations
 
@@ -28,13 +29,13 @@ def write_report(out: str | Path, shown: int = SHOWN_PAIRS) -> Path:
         "accounting": collect.accounting(output),
         "rejects": collect.rejects_by_reason(output.rejects),
         "sources": collect.per_source(output),
-        "plots": _plots(output, assets),
+        "plots": _plots(output),
         "pairs": _pairs(output, assets, shown),
         "tasks": output.tasks,
         "summary": output.stats.get("summary"),
     }
     page = output.root / "report.html"
-    write_atomic(page, _template().render(**context).encode("utf-8"))
+    write_atomic(page, TEMPLATE.render(**context).encode("utf-8"))
     return page
 
 
@@ -45,8 +46,13 @@ def _template() -> jinja2.Template:
     return environment.from_string(source)
 
 
-def _plots(output: collect.JobOutput, assets: Path) -> list[dict]:
-    """The histograms that have data, each written as a PNG beside the page."""
+# Compiled once, on import (~10 ms): a job imports this module on a thread while its workers
+# run (engines.runner._import_report_meanwhile), so its report starts rendering at once.
+TEMPLATE = _template()
+
+
+def _plots(output: collect.JobOutput) -> list[dict]:
+    """The histograms that have data, and the script mix, each an SVG for the page."""
     index = output.index
     drawn = []
     wanted = [
@@ -56,17 +62,12 @@ def _plots(output: collect.JobOutput, assets: Path) -> list[dict]:
     ]
     for name, values, title, unit in wanted:
         if values:
-            drawn.append(_save(assets, name, plots.histogram(values, title, unit), title))
+            drawn.append({"name": name, "svg": plots.histogram(values, title, unit)})
     if index:
         mix, checked = samples.script_mix(output, SCRIPT_SAMPLE)
         title = f"Script of the text ({checked} samples)"
-        drawn.append(_save(assets, "scripts", plots.bars(mix, title), title) | {"counts": mix})
+        drawn.append({"name": "scripts", "svg": plots.bars(mix, title), "counts": mix})
     return drawn
-
-
-def _save(assets: Path, name: str, png: bytes, title: str) -> dict:
-    write_atomic(assets / f"{name}.png", png)
-    return {"name": name, "title": title, "src": f"{ASSETS}/{name}.png"}
 
 
 def _pairs(output: collect.JobOutput, assets: Path, n: int) -> list[dict]:
@@ -74,8 +75,9 @@ def _pairs(output: collect.JobOutput, assets: Path, n: int) -> list[dict]:
     for row in samples.pick(output, n):
         pair = samples.shown_pair(output, row)
         src = None
-        if pair.thumbnail is not None:
-            write_atomic(assets / f"{pair.key}.png", pair.thumbnail)
-            src = f"{ASSETS}/{pair.key}.png"
+        if pair.image is not None:
+            name = f"{pair.key}.{pair.image.ext}"
+            write_atomic(assets / name, pair.image.data)
+            src = f"{ASSETS}/{name}"
         shown.append({"pair": pair, "src": src})
     return shown
