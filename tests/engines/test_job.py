@@ -37,6 +37,22 @@ def test_accounting_adds_up_per_task_and_in_stats(tmp_path):
     assert all(r["source"].endswith(".jsonl") and r["item"].isdigit() for r in ledger)
 
 
+def test_only_tasks_that_rejected_something_write_a_ledger_and_the_job_ledger_has_every_row(tmp_path):
+    """A ledger per task that rejected nothing was an empty parquet file written and read
+    again per task; the job's ledger must still hold every row, in task order."""
+    inputs = tmp_path / "in"
+    write_jsonl(inputs / "a.jsonl", [{"text": "fine"}, "{broken"])
+    write_jsonl(inputs / "b.jsonl", [{"text": "fine too"}])
+    write_jsonl(inputs / "c.jsonl", ["[1]", {"text": "also fine"}])
+    stats = run_job("text", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,
+                    assignments=("tasks.max_files=1",))
+    assert (stats["tasks"], stats["accepted"], stats["rejected"]) == (3, 3, 2)
+    ledgers = sorted(p.name for p in (tmp_path / "out/_tasks").glob("*.rejects.parquet"))
+    assert ledgers == ["text-000000.rejects.parquet", "text-000002.rejects.parquet"]
+    rows = pq.read_table(tmp_path / "out/rejects.parquet").to_pylist()
+    assert [(r["task"], r["reason"]) for r in rows] == [(0, "invalid_json"), (2, "not_an_object")]
+
+
 def test_no_duplicate_keys_and_shard_names_follow_the_task(tmp_path):
     inputs = make_text_inputs(tmp_path / "in", files=4)
     run_job("text", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,

@@ -5,8 +5,8 @@ run_task(job, task, attempt):  one attempt at a task that has not committed
     the progress file `_tasks/{corpus}-{task:06d}.progress` says which attempt this is
     read parts -> stages -> Samples to shards, Rejects to the ledger; the progress file is
     rewritten every PROGRESS_EVERY outcomes with the attempt's counts so far
-    commit: shards renamed, reject ledger written, then the task marker, last of all; the
-    progress file goes
+    commit: shards renamed, reject ledger written (none when nothing was rejected), then
+    the task marker, last of all; the progress file goes
 
 The task marker `_tasks/{corpus}-{task:06d}.json` holds the task's stats: it is both the
 proof that the task's files are complete and the resume state. The progress file is how
@@ -217,7 +217,8 @@ def run_task(job: JobSpec, task: Task, attempt: int = 1) -> dict:
     stats = _task_stats(task, counts, rejects, writer, time.perf_counter() - started)
     if ctx.facts:
         stats["facts"] = ctx.facts
-    _write_rejects(layout.task_rejects(task.index), task.index, rejects)
+    if rejects:  # a task that rejected nothing has no ledger: its marker says rejected 0
+        _write_rejects(layout.task_rejects(task.index), task.index, rejects)
     write_atomic(layout.marker(task.index), json.dumps(stats, indent=1, sort_keys=True).encode())
     progress.path.unlink(missing_ok=True)  # the marker now tells the driver everything
     return stats

@@ -192,7 +192,7 @@ def finalize(job: JobSpec, tasks: list[Task], results: dict[int, TaskResult], en
     done = {t.index: read_marker(layout, t.index) for t in tasks}
     failed = {i: r.error for i, r in results.items() if not r.ok}
     job_rejects = _job_dedup(job, layout, complete=all(done.values()))
-    _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker], job_rejects)
+    _merge_rejects(layout, [i for i, marker in sorted(done.items()) if marker and marker["rejected"]], job_rejects)
     stats = _sum_stats([m for m in done.values() if m], job_rejects, layout)
     stats.update({
         "corpus": job.corpus,
@@ -245,7 +245,8 @@ def _sum_stats(markers: list[dict], job_rejects: list[tuple[int, Reject]], layou
 
 
 def _merge_rejects(layout: OutputLayout, committed: list[int], job_rejects: list[tuple[int, Reject]]) -> None:
-    """One ledger for the job: the per-task ledgers in task order, then the job-level rows."""
+    """One ledger for the job: the per-task ledgers in task order, then the job-level rows.
+    `committed`: the committed tasks that rejected something (only those write a ledger)."""
     # ParquetFile, not pq.read_table: the latter imports pyarrow.dataset (and pandas with it)
     tables = [pq.ParquetFile(layout.task_rejects(i)).read() for i in committed]
     if job_rejects:
