@@ -23,6 +23,7 @@ HISTOGRAM_COLOUR = "#4a7ab5"
 BARS_COLOUR = "#b5754a"
 GRID_COLOUR = "#e4e4e4"
 MOST_TICKS = 6
+BAR_THICKNESS = 28  # px at most: a chart of one or two scripts has thin bars still
 
 
 @dataclass(frozen=True)
@@ -70,18 +71,20 @@ def bins(values: list[int], most: int) -> tuple[int, int, list[int]]:
 def histogram(values: list[int], title: str, xlabel: str, most_bins: int = 30) -> str:
     """An SVG histogram of whole-number values, titled with how many there are."""
     first, width, counts = bins(values, most_bins)
-    end = first + width * len(counts)
+    # the axis runs a bin beyond the data on either side (not below 0: nothing counted is
+    # negative): no bar hides the count axis, and a single bin stands apart from both ends
+    low, high = max(0, first - width), first + width * (len(counts) + 1)
     area = Area(56, 30, WIDTH - 16, HEIGHT - 44)
     top = axis_top(max(counts))
-    x_of = _scale(first, end, area.left, area.right)
+    x_of = _scale(low, high, area.left, area.right)
     y_of = _scale(0, top, area.bottom, area.top)
-    parts = [_x_axis(ticks(first, end), x_of, area, xlabel), _count_axis(top, y_of, area)]
+    parts = [_x_axis(ticks(low, high), x_of, area, xlabel), _count_axis(top, y_of, area)]
     for i, count in enumerate(counts):
         if count:
-            low = first + i * width
-            label = f"{low:,} to {low + width - 1:,}: {count:,}" if width > 1 else f"{low:,}: {count:,}"
-            parts.append(_rect("bar", x_of(low), y_of(count), x_of(low + width) - x_of(low),
-                               y_of(0) - y_of(count), HISTOGRAM_COLOUR, label))
+            start = first + i * width
+            label = f"{start:,} to {start + width - 1:,}: {count:,}" if width > 1 else f"{start:,}: {count:,}"
+            parts.append(_bar(x_of(start), y_of(count), x_of(start + width) - x_of(start),
+                              y_of(0) - y_of(count), HISTOGRAM_COLOUR, label))
     return _svg(f"{title} (n={len(values):,})", parts)
 
 
@@ -94,13 +97,14 @@ def bars(counts: dict[str, int], title: str) -> str:
     top = axis_top(max(counts.values(), default=0))
     x_of = _scale(0, top, area.left, area.right)
     row = (area.bottom - area.top) / max(len(labels), 1)
+    thickness = min(row * 0.7, BAR_THICKNESS)
     parts = [_x_axis(ticks(0, top), x_of, area, "samples", grid=True)]
     for i, label in enumerate(labels):
         y = area.top + i * row
         middle = _num(y + row / 2)
         count = counts[label]
-        parts.append(_rect("bar", area.left, y + row * 0.15, x_of(count) - area.left, row * 0.7,
-                           BARS_COLOUR, f"{label}: {count:,}"))
+        parts.append(_bar(area.left, y + (row - thickness) / 2, x_of(count) - area.left, thickness,
+                          BARS_COLOUR, f"{label}: {count:,}"))
         parts.append(f'<text x="{_num(area.left - 6)}" y="{middle}" text-anchor="end" '
                      f'dominant-baseline="middle">{escape(label)}</text>')
         parts.append(f'<text class="count" x="{_num(x_of(count) + 4)}" y="{middle}" '
@@ -147,10 +151,12 @@ def _count_axis(top: int, y_of, area: Area) -> str:
     return "".join(parts)
 
 
-def _rect(kind: str, x: float, y: float, width: float, height: float, colour: str, tooltip: str) -> str:
-    """A bar; its tooltip (an SVG <title>) says what it counts."""
-    return (f'<rect class="{kind}" x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" '
-            f'height="{_num(height)}" fill="{colour}"><title>{escape(tooltip)}</title></rect>')
+def _bar(x: float, y: float, width: float, height: float, colour: str, tooltip: str) -> str:
+    """A bar, edged in white so that neighbours stay apart; its tooltip (an SVG <title>)
+    says what it counts."""
+    return (f'<rect class="bar" x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" '
+            f'height="{_num(height)}" fill="{colour}" stroke="#fff" stroke-width="0.5">'
+            f'<title>{escape(tooltip)}</title></rect>')
 
 
 def _line(x1: float, y1: float, x2: float, y2: float, colour: str = "#333") -> str:
