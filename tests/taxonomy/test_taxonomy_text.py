@@ -1,6 +1,11 @@
 """Tokenisation shared by training and tagging, and the script guess."""
 
-from vlforge.taxonomy.text import script_of, tokenize
+import random
+
+import pytest
+
+from vlforge.taxonomy import text
+from vlforge.taxonomy.text import analyze, script_of, tokenize, tokens
 
 
 def test_english_words_numbers_and_placeholders():
@@ -16,3 +21,36 @@ def test_chinese_becomes_characters_beside_english_words():
 def test_scripts():
     assert [script_of(t) for t in ["これは何ですか", "이것은 무엇입니까", "Что это такое?", "Describe it",
                                    "", "12 34 ?!"]] == ["ja", "ko", "other", "latin", "none", "none"]
+
+
+@pytest.mark.parametrize(("prompt", "line", "script"), [
+    # a number run spans spaces and punctuation, not letters; x² is x2 after NFKC
+    ("Plot y = 3x² + 2 for x in [0, 1.5, 2,000]; label it 'Fig. 2'.",
+     "plot y <num> x <num> for x in <num> label it fig <num>", "latin"),
+    ("GPT-4's score was 85.3% vs. 7 - 29 = -22 points", "gpt <num> s score was <num> vs <num> points", "latin"),
+    ("用Python写一个排序函数，输入是[3, 1, 2]", "用 python 写 一 个 排 序 函 数 输 入 是 <num>", "zh"),
+    ("第1题：计算 12 + 34 的值", "第 <num> 题 计 算 <num> 的 值", "zh"),
+    ("Describe this 😀 picture 🎉!!", "describe this picture", "latin"),
+    ("ＰＬＥＡＳＥ\u3000ｒｅａｄ\u3000ｔｈｅ\u3000ｔｅｘｔ：１２３", "please read the text <num>", "latin"),
+    ("Line one\nline two\r\n\tthree", "line one line two three", "latin"),
+    # apostrophes and hyphens stay between letters only; _ separates words
+    ("don't -re-use 'quoted' it's x--y a_b_c", "don't re-use quoted it's x y a b c", "latin"),
+    ("<image_1> <|image_pad|> Compare <IMG>a.png</img> them", "compare them", "latin"),
+    ("what's in the ﬁgure? ½ of it", "what's in the figure <num> of it", "latin"),
+    ("Naïve café’s menu", "naïve café’s menu", "latin"),
+    ("1_2 3", "<num> <num>", "none"),
+    ("", "", "none"),
+])
+def test_tricky_prompts_give_exact_lines(prompt, line, script):
+    assert analyze(prompt) == text.Analyzed(line, script)
+    assert (tokenize(prompt), tokens(prompt), script_of(prompt)) == (line, line.split(), script)
+
+
+def test_ascii_path_equals_the_unicode_path_on_random_text():
+    """ASCII prompts take a bytes path of their own; on any ASCII text it gives what the
+    general (Unicode regex) path gives: letters, digits, and every separator that matters."""
+    alphabet = "abcXYZ" + "0123456789" + "'-_.,;:!?%+=/ \n\t\"()[]<>" + "a" * 6 + " " * 4
+    rng = random.Random(7)
+    for _ in range(20_000):
+        normal = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))).lower()
+        assert text._ascii_line_and_script(normal.encode("ascii")) == text._unicode_line_and_script(normal), normal

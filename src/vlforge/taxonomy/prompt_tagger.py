@@ -26,25 +26,19 @@ multi-line predict, which is what makes tagging fast.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 
 from vlforge.taxonomy.model import LABEL_PREFIX, LoadedModels, check_labels, load_models
-from vlforge.taxonomy.text import analyze
+from vlforge.taxonomy.text import line_and_script
 from vlforge.taxonomy.tree import UNASSIGNED, Taxonomy, load_taxonomy
 
 TOP_K = 3
-UNSUPPORTED_SCRIPTS = {"ja", "ko", "other"}
-
-
-@dataclass
-class _Prepared:
-    line: str  # what fastText sees
-    lang: str
-    reason: str | None  # set when the prompt is refused before prediction
+# the prompt's language by its script (text.script_from_tokens); the other scripts are refused
+LANGUAGES = {"latin": "en", "zh": "zh"}
+REFUSALS = {"none": "empty_prompt", "ja": "unsupported_language", "ko": "unsupported_language",
+            "other": "unsupported_language"}
 
 
 class Tagger:
@@ -60,127 +54,151 @@ class Tagger:
         self.secondary_threshold = (calibration.secondary_threshold if secondary_threshold is None
                                     else secondary_threshold)
         self._children = {m.id: {s.id for s in m.secondaries} for m in self.taxonomy.mains}
-        # fastText's labels (with their prefix) -> taxonomy id, name, and the main of a secondary
         known = {*self._children, *(c for children in self._children.values() for c in children)}
-        self._ids = {LABEL_PREFIX + i: i for i in known}
-        self._names = {LABEL_PREFIX + i: self.taxonomy.name_of(i) for i in known}
-        self._parent = {LABEL_PREFIX + c: m for m, children in self._children.items() for c in children}
-        # the same as numbers, for comparing a whole batch's labels at once (-1: no main)
-        self._main_code = {LABEL_PREFIX + m: code for code, m in enumerate(self._children)}
-        self._parent_code = defaultdict(lambda: -1, {label: self._main_code[LABEL_PREFIX + m]
-                                                     for label, m in self._parent.items()})
+        self._ids = {LABEL_PREFIX + i: i for i in known}  # fastText's label -> taxonomy id
+        self._index_labels(sorted(known))
+
+    def _index_labels(self, ids: list[str]) -> None:
+        """Every taxonomy id as a number, in id order (the smaller number is the smaller label,
+        which breaks ties), and per number its name, its main's number (-1 for a main) and its
+        first child's (-1 without children): what lets a whole batch be looked up in numpy."""
+        self._code = {LABEL_PREFIX + i: code for code, i in enumerate(ids)}
+        code_of = dict(zip(ids, range(len(ids)), strict=True))
+        parent = {c: m for m, children in self._children.items() for c in children}
+        self._name_of = np.array([self.taxonomy.name_of(i) for i in ids], dtype=object)
+        self._parent_of = np.array([code_of.get(parent.get(i), -1) for i in ids])
+        self._first_child_of = np.array([code_of[min(self._children[i])] if self._children.get(i) else -1
+                                         for i in ids])
 
     @classmethod
     def load(cls, model_dir: str | None = None, **kwargs) -> Tagger:
         return cls(load_models(model_dir), **kwargs)
 
-    def prepare(self, text: str) -> _Prepared:
-        analyzed = analyze(text)
-        script = analyzed.script
-        if script == "none":  # no words, or only numbers: nothing says what is asked
-            return _Prepared("", "none", "empty_prompt")
-        if script in UNSUPPORTED_SCRIPTS:
-            return _Prepared("", script, "unsupported_language")
-        return _Prepared(analyzed.line, "zh" if script == "zh" else "en", None)
+    @staticmethod
+    def _prepare(texts: list[str]) -> tuple[list[str], list[str], list[tuple[str, str] | None]]:
+        """The fastText lines and languages of the prompts to predict, and per prompt its
+        (language, reason) when it is refused before prediction, else None."""
+        lines, langs, refusals = [], [], []
+        for text in texts:
+            line, script = line_and_script(text)
+            lang = LANGUAGES.get(script)
+            if lang is None:
+                refusals.append((script, REFUSALS[script]))
+            else:
+                lines.append(line)
+                langs.append(lang)
+                refusals.append(None)
+        return lines, langs, refusals
 
     def tag_texts(self, texts: list[str]) -> list[dict]:
         """One tag per text, in order."""
-        prepared = [self.prepare(t) for t in texts]
-        asked = [p for p in prepared if p.reason is None]
-        tags = iter(self._tags([p.line for p in asked], [p.lang for p in asked]))
-        return [unassigned_tag(p.lang, p.reason) if p.reason is not None else next(tags) for p in prepared]
+        lines, langs, refusals = self._prepare(texts)
+        tags = iter(self._tags(lines, langs))
+        return [next(tags) if refused is None else unassigned_tag(*refused) for refused in refusals]
 
     def main_probabilities(self, texts: list[str]) -> list[dict[str, float] | None]:
         """The main model's uncalibrated probabilities per text (label ids); None for a text
         refused before prediction (no words, another script)."""
-        prepared = [self.prepare(t) for t in texts]
-        labels, probs = self._raw_predict(self.models.main, [p.line for p in prepared if p.reason is None])
+        lines, _, refusals = self._prepare(texts)
+        labels, probs = self._raw_predict(self.models.main, [line + "\n" for line in lines])
         scores = iter({self._ids[a]: b for a, b in zip(ls, ps, strict=True)}
                       for ls, ps in zip(labels, probs.tolist(), strict=True))
-        return [None if p.reason is not None else next(scores) for p in prepared]
+        return [next(scores) if refused is None else None for refused in refusals]
 
     def tag_text(self, text: str) -> dict:
         return self.tag_texts([text])[0]
 
     @staticmethod
     def _raw_predict(model, lines: list[str]) -> tuple[list[list[str]], np.ndarray]:
-        """Every label (with its __label__ prefix) per line, best first, and their
-        probabilities as one float64 matrix (a row per line)."""
+        """Every label (with its __label__ prefix) per line (each ending in its newline), best
+        first, and their probabilities as one float64 matrix (a row per line)."""
         if not lines:
             return [], np.zeros((0, 0))
         # multilinePredict is fastText's batch predict without the per-line numpy wrapping; its
         # float32 rows become one float64 matrix in one call (the values a per-row tolist gives).
-        labels, probs = model.f.multilinePredict([line + "\n" for line in lines], -1, 0.0, "strict")
+        labels, probs = model.f.multilinePredict(lines, -1, 0.0, "strict")
         return labels, np.array(probs, dtype=np.float64)
 
+    def _codes(self, labels: list[list[str]], shape: tuple[int, int]) -> np.ndarray:
+        return np.fromiter(map(self._code.__getitem__, chain.from_iterable(labels)), np.intp,
+                           count=shape[0] * shape[1]).reshape(shape)
+
     def _tags(self, lines: list[str], langs: list[str]) -> list[dict]:
-        """The tags of predicted lines. The secondary model runs only on the lines whose main
-        label is assigned and has children: the others never read its output."""
-        ranked = self._ranked_main(lines)
-        wanted = [i for i, (labels, confidences) in enumerate(ranked)
-                  if confidences[0] >= self.main_threshold and self._children[self._ids[labels[0]]]]
-        found = self._secondaries([ranked[i][0][0] for i in wanted], [lines[i] for i in wanted])
-        secondaries = dict(zip(wanted, found, strict=True))
-        return [self._tag(labels, confidences, secondaries.get(i, (None, None)), langs[i])
-                for i, (labels, confidences) in enumerate(ranked)]
+        """The tags of predicted lines, built column by column for the whole batch: the
+        per-prompt Python work is what limits the tagging speed. The secondary model runs only
+        on the lines whose main label is assigned and has children: the others never read its
+        output."""
+        if not lines:
+            return []
+        lines = [line + "\n" for line in lines]  # fastText reads a line up to its newline
+        codes, confidences = self._ranked_main(lines)
+        best = codes[:, 0]
+        assigned = confidences[:, 0] >= self.main_threshold
+        secondaries = np.full(len(lines), None, dtype=object)
+        secondary_scores = np.full(len(lines), None, dtype=object)
+        wanted = np.flatnonzero(assigned & (self._first_child_of[best] >= 0))
+        if wanted.size:
+            names, shares = self._secondaries(best[wanted], [lines[i] for i in wanted.tolist()])
+            secondaries[wanted], secondary_scores[wanted] = names, shares
+        scores = round4(confidences)
+        top = np.empty((*codes.shape, 2), dtype=object)  # [[name, score], ...] per line
+        top[..., 0], top[..., 1] = self._name_of[codes], scores
+        # the two kinds of tag keep their key orders of before: tag files are written as they are
+        return [{"main": b, "main_score": s, "best": b, "top": t, "secondary": n, "secondary_score": ns,
+                 "lang": lang, "reason": None} if a else
+                {"main": UNASSIGNED, "main_score": s, "best": b, "secondary": UNASSIGNED, "secondary_score": None,
+                 "top": t, "lang": lang, "reason": "low_confidence"}
+                for a, b, s, t, n, ns, lang in zip(assigned.tolist(), self._name_of[best].tolist(),
+                                                   scores[:, 0].tolist(), top.tolist(), secondaries.tolist(),
+                                                   secondary_scores.tolist(), langs, strict=True)]
 
-    def _ranked_main(self, lines: list[str]) -> list[tuple[list[str], list[float]]]:
-        """Per line: the top_k (at least 1) main labels and their calibrated confidences, best
-        first, ties broken by label id (as model.calibrate + a sort would), computed for the
-        whole batch at once: the per-prompt Python work is what limits the tagging speed."""
+    def _ranked_main(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per line: the codes of the top_k (at least 1) main labels and their calibrated
+        confidences, best first, ties broken by label id (as model.calibrate + a sort would)."""
         labels, probs = self._raw_predict(self.models.main, lines)
-        if not lines:
-            return []
         powered = np.maximum(probs, 1e-12) ** (1.0 / self.temperature)
-        confidences = (powered / powered.sum(axis=1, keepdims=True)).tolist()
+        confidences = powered / powered.sum(axis=1, keepdims=True)
+        codes = self._codes(labels, probs.shape)
         k = max(1, min(self.top_k, powered.shape[1]))
-        tied = np.any(powered[:, :k] == powered[:, 1:k + 1], axis=1) if powered.shape[1] > k else [False] * len(lines)
-        ranked = []
-        for row_labels, row_confidences, tie in zip(labels, confidences, tied, strict=True):
-            if tie:  # fastText's order among equal probabilities is not ours
-                pairs = sorted(zip(row_labels, row_confidences, strict=True), key=lambda kv: (-kv[1], kv[0]))
-                row_labels, row_confidences = [a for a, _ in pairs], [c for _, c in pairs]
-            ranked.append((row_labels[:k], row_confidences[:k]))
-        return ranked
+        if powered.shape[1] > k:  # fastText's order among equal probabilities is not ours
+            tied = np.flatnonzero(np.any(powered[:, :k] == powered[:, 1:k + 1], axis=1))
+            order = np.lexsort((codes[tied], -confidences[tied]))
+            codes[tied] = np.take_along_axis(codes[tied], order, axis=1)
+            confidences[tied] = np.take_along_axis(confidences[tied], order, axis=1)
+        return codes[:, :k], confidences[:, :k]
 
-    def _tag(self, labels: list[str], confidences: list[float], secondary: tuple[str | None, float | None],
-             lang: str) -> dict:
-        best, best_score = self._names[labels[0]], confidences[0]
-        top = [[self._names[a], round(c, 4)] for a, c in zip(labels, confidences, strict=True)]
-        if best_score < self.main_threshold:
-            return {"main": UNASSIGNED, "main_score": round(best_score, 4), "best": best, "secondary": UNASSIGNED,
-                    "secondary_score": None, "top": top, "lang": lang, "reason": "low_confidence"}
-        return {"main": best, "main_score": round(best_score, 4), "best": best, "top": top,
-                "secondary": secondary[0], "secondary_score": secondary[1], "lang": lang, "reason": None}
-
-    def _secondaries(self, mains: list[str], lines: list[str]) -> list[tuple[str, float]]:
-        """Per line, for its main label (one with children): the best child by the secondary
-        model, ties to the smaller label, and its share of the children's probabilities, for
-        the whole batch at once."""
+    def _secondaries(self, mains: np.ndarray, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per line, for its main (a code, of a main with children): the best child by the
+        secondary model, ties to the smaller label, and its share of the children's
+        probabilities, rounded; the child's name, or unassigned where the share is below
+        secondary_threshold."""
         labels, probs = self._raw_predict(self.models.secondary, lines)
-        if not lines:
-            return []
-        parents = np.fromiter(map(self._parent_code.__getitem__, chain.from_iterable(labels)), np.int64,
-                              count=probs.size).reshape(probs.shape)
-        children = parents == np.array([self._main_code[m] for m in mains])[:, None]
-        child_probs = np.where(children, probs, 0.0)
+        codes = self._codes(labels, probs.shape)
+        children = self._parent_of[codes] == mains[:, None]
         # summed in fastText's order, as a running total would (adding the 0.0s changes nothing)
-        totals = np.cumsum(child_probs, axis=1)[:, -1]
+        totals = np.cumsum(np.where(children, probs, 0.0), axis=1)[:, -1]
         best_p = np.where(children, probs, -1.0).max(axis=1)
         at_best = children & (probs == best_p[:, None])
-        shares = (np.maximum(best_p, 0.0) / np.where(totals == 0.0, 1.0, totals)).tolist()
-        firsts, counts = at_best.argmax(axis=1).tolist(), at_best.sum(axis=1).tolist()
-        best = [row_labels[first] if count == 1 else self._tied_child(main, row_labels, row_at_best)
-                for main, row_labels, first, count, row_at_best in zip(mains, labels, firsts, counts, at_best,
-                                                                        strict=True)]
-        return [(self._names[b] if share >= self.secondary_threshold else UNASSIGNED, round(share, 4))
-                for b, share in zip(best, shares, strict=True)]
+        # no child of the main among the model's labels: the main's first child
+        best = np.where(at_best.any(axis=1), np.where(at_best, codes, len(self._name_of)).min(axis=1),
+                        self._first_child_of[mains])
+        shares = np.maximum(best_p, 0.0) / np.where(totals == 0.0, 1.0, totals)
+        return np.where(shares >= self.secondary_threshold, self._name_of[best], UNASSIGNED), round4(shares)
 
-    def _tied_child(self, main: str, labels: list[str], at_best: np.ndarray) -> str:
-        """The smallest of the children sharing the best probability; with no child in the
-        secondary model's labels (all at 0), the main's first child id."""
-        return min((labels[j] for j in np.flatnonzero(at_best)),
-                   default=LABEL_PREFIX + min(self._children[self._ids[main]]))
+
+def round4(values: np.ndarray) -> np.ndarray:
+    """Python's round(v, 4) of every value, for the batch at once. rint(v * 1e4) / 1e4 is the
+    same double wherever v * 1e4 is not within 1e-6 of a half (the product's rounding error is
+    below 1e-11 there, so rint goes the same way, and the division is the nearest double to
+    the 4-digit decimal, as round's is); the few near halves, and anything huge or not finite,
+    take round itself."""
+    scaled = values * 1e4
+    rounded = np.rint(scaled) / 1e4
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, doubtful like the rest
+        doubtful = ~(np.abs(scaled - np.floor(scaled) - 0.5) >= 1e-6) | ~(np.abs(scaled) < 1e8)
+    if doubtful.any():
+        rounded[doubtful] = [round(v, 4) for v in values[doubtful].tolist()]
+    return rounded
 
 
 def unassigned_tag(lang: str, reason: str) -> dict:

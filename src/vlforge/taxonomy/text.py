@@ -42,10 +42,8 @@ _NUMBER = r"\d+(?:[.,]\d+)*"
 _NUMBER_RUN = re.compile(rf"{_NUMBER}(?:\W+{_NUMBER})*")
 _RUN = "\ue000"
 _TOKEN = re.compile(rf"[{_CJK}]|{_RUN}|[^\W\d_{_CJK}]+(?:['’-][^\W\d_{_CJK}]+)*")
-# _TOKEN on lower-cased ASCII text: the same matches, from classes the regex engine scans
-# faster than the negated Unicode ones (most prompts are ASCII)
-_ASCII_TOKEN = re.compile(rf"[a-z]+(?:['-][a-z]+)*|{_RUN}")
 _HAN_CHAR = re.compile(f"[{_CJK}]")
+_HAN_RUN = re.compile(f"[{_CJK}]+")
 _KANA_CHAR = re.compile(f"[{_KANA}]")
 _HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
 _LATIN_WORD = re.compile(r"^[a-z\u00c0-\u024f'’-]+$")
@@ -71,16 +69,48 @@ class Analyzed:
 
 
 def analyze(text: str) -> Analyzed:
-    """The fastText line and the script of a prompt, normalising it once (the tagger's hot path)."""
+    """The fastText line and the script of a prompt, normalising it once."""
+    return Analyzed(*line_and_script(text))
+
+
+def line_and_script(text: str) -> tuple[str, str]:
+    """analyze's two fields as a plain pair: the tagger's hot path."""
     normal = normalize(text)
-    marked = _NUMBER_RUN.sub(_RUN, normal)
-    if normal.isascii():  # ASCII tokens are Latin words or numbers, the runs the only non-ASCII
-        words = _ASCII_TOKEN.findall(marked)
-        script = "latin" if len(words) > marked.count(_RUN) else "none"
-    else:
-        words = _TOKEN.findall(marked)
-        script = _script_of_mixed(normal, words)
-    return Analyzed(" ".join(words).replace(_RUN, NUM_TOKEN), script)
+    if normal.isascii():
+        return _ascii_line_and_script(normal.encode("ascii"))
+    return _unicode_line_and_script(normal)
+
+
+def _unicode_line_and_script(normal: str) -> tuple[str, str]:
+    words = _TOKEN.findall(_NUMBER_RUN.sub(_RUN, normal))
+    return " ".join(words).replace(_RUN, NUM_TOKEN), _script_of_mixed(normal, words)
+
+
+# Most prompts are ASCII once normalised. For them the steps above are done on bytes with
+# C-speed translate/split/join instead of a findall over every character; the result is the
+# same line (tests/taxonomy/test_taxonomy_text.py compares the two on random ASCII text):
+#   - a number run of lower-cased ASCII (_NUMBER_RUN: digits with only \W between them, and
+#     nothing but a-z and _ are word characters there) is a digit up to the last digit before
+#     the next letter or _; it becomes " 0 ", the only digit left
+#   - every byte but a-z, ', - and that 0 becomes a space
+#   - an apostrophe or hyphen stays only between two letters, where _TOKEN keeps it
+#   - whitespace split + join gives the tokens separated by single spaces
+_ASCII_DIGIT = re.compile(rb"\d")
+_ASCII_NUMBER_RUN = re.compile(rb"\d(?:[^a-z_]*\d)?")
+_ASCII_RUN = b"0"
+_ASCII_KEPT = bytes(c if c in b"abcdefghijklmnopqrstuvwxyz'-" + _ASCII_RUN else ord(" ") for c in range(256))
+_LOOSE_JOINER = re.compile(rb"['-](?:(?![a-z])|(?<![a-z]['-]))")  # an ' or - not between two letters
+
+
+def _ascii_line_and_script(normal: bytes) -> tuple[str, str]:
+    if _ASCII_DIGIT.search(normal):
+        normal = _ASCII_NUMBER_RUN.sub(b" " + _ASCII_RUN + b" ", normal)
+    kept = normal.translate(_ASCII_KEPT)
+    if b"'" in kept or b"-" in kept:
+        kept = _LOOSE_JOINER.sub(b" ", kept)
+    line = b" ".join(kept.split()).replace(_ASCII_RUN, NUM_TOKEN.encode("ascii")).decode("ascii")
+    # any letter left is a word (an ' or - left has letters beside it): numbers alone are no words
+    return line, "latin" if kept.strip(b" " + _ASCII_RUN) else "none"
 
 
 def tokens(text: str) -> list[str]:
@@ -133,7 +163,7 @@ def _script_of_mixed(normal: str, words: list[str]) -> str:
     other words make it Chinese without looking at those words one by one."""
     if _KANA_CHAR.search(normal) or _HANGUL_CHAR.search(normal):
         return script_from_tokens(words)
-    han = len(_HAN_CHAR.findall(normal))
+    han = sum(map(len, _HAN_RUN.findall(normal)))  # runs: fewer objects than one per character
     if han and han >= len(words) - han - words.count(_RUN):
         return "zh"
     return script_from_tokens(words)
