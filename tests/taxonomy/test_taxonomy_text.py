@@ -47,10 +47,21 @@ def test_tricky_prompts_give_exact_lines(prompt, line, script):
 
 
 def test_ascii_path_equals_the_unicode_path_on_random_text():
-    """ASCII prompts take a bytes path of their own; on any ASCII text it gives what the
-    general (Unicode regex) path gives: letters, digits, and every separator that matters."""
+    """The ASCII prompts of a batch are tokenised together on bytes; for any ASCII text that
+    gives the tokens (and script) the general Unicode regex path gives, and no prompt's
+    letters, digits or separators reach into the next prompt's."""
     alphabet = "abcXYZ" + "0123456789" + "'-_.,;:!?%+=/ \n\t\"()[]<>" + "a" * 6 + " " * 4
     rng = random.Random(7)
-    for _ in range(20_000):
-        normal = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))).lower()
-        assert text._ascii_line_and_script(normal.encode("ascii")) == text._unicode_line_and_script(normal), normal
+    for _ in range(200):
+        normals = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))).lower() for _ in range(100)]
+        expected = [text._unicode_line_and_script(normal) for normal in normals]
+        got = text._ascii_lines_and_scripts(normals)
+        assert [(" ".join(line.split()), script) for line, script in got] == expected, normals
+
+
+def test_a_batch_gives_each_prompt_what_it_gives_alone():
+    batch = ["Plot 1, 2,", "3 and 4", "it'", "'s here", "", "用Python写", "x-", "-y", "5", "ＡＢＣ 6"]
+    alone = [analyze(prompt) for prompt in batch]
+    assert [text.Analyzed(" ".join(line.split()), script) for line, script in text.lines_and_scripts(batch)] == alone
+    assert [a.line for a in alone] == ["plot <num>", "<num> and <num>", "it", "s here", "", "用 python 写", "x", "y",
+                                       "<num>", "abc <num>"]

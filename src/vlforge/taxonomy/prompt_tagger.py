@@ -31,7 +31,7 @@ from itertools import chain
 import numpy as np
 
 from vlforge.taxonomy.model import LABEL_PREFIX, LoadedModels, check_labels, load_models
-from vlforge.taxonomy.text import line_and_script
+from vlforge.taxonomy.text import lines_and_scripts
 from vlforge.taxonomy.tree import UNASSIGNED, Taxonomy, load_taxonomy
 
 TOP_K = 3
@@ -79,8 +79,7 @@ class Tagger:
         """The fastText lines and languages of the prompts to predict, and per prompt its
         (language, reason) when it is refused before prediction, else None."""
         lines, langs, refusals = [], [], []
-        for text in texts:
-            line, script = line_and_script(text)
+        for line, script in lines_and_scripts(texts):
             lang = LANGUAGES.get(script)
             if lang is None:
                 refusals.append((script, REFUSALS[script]))

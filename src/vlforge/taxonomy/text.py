@@ -70,15 +70,22 @@ class Analyzed:
 
 def analyze(text: str) -> Analyzed:
     """The fastText line and the script of a prompt, normalising it once."""
-    return Analyzed(*line_and_script(text))
+    [(line, script)] = lines_and_scripts([text])
+    return Analyzed(" ".join(line.split()), script)
 
 
-def line_and_script(text: str) -> tuple[str, str]:
-    """analyze's two fields as a plain pair: the tagger's hot path."""
-    normal = normalize(text)
-    if normal.isascii():
-        return _ascii_line_and_script(normal.encode("ascii"))
-    return _unicode_line_and_script(normal)
+def lines_and_scripts(texts: list[str]) -> list[tuple[str, str]]:
+    """Per prompt: what fastText reads, and the script; the tagger's hot path.
+
+    What fastText reads is `tokenize`'s tokens, in order, but some may be separated by more
+    than one space: fastText splits its input on whitespace, so it reads the same words
+    and predicts the same labels, without the cost of joining each line anew."""
+    normals = [normalize(text) for text in texts]
+    ascii_normals = [normal for normal in normals if normal.isascii()]
+    if len(ascii_normals) == len(normals):
+        return _ascii_lines_and_scripts(ascii_normals)
+    ascii_pairs = iter(_ascii_lines_and_scripts(ascii_normals))
+    return [next(ascii_pairs) if normal.isascii() else _unicode_line_and_script(normal) for normal in normals]
 
 
 def _unicode_line_and_script(normal: str) -> tuple[str, str]:
@@ -86,31 +93,41 @@ def _unicode_line_and_script(normal: str) -> tuple[str, str]:
     return " ".join(words).replace(_RUN, NUM_TOKEN), _script_of_mixed(normal, words)
 
 
-# Most prompts are ASCII once normalised. For them the steps above are done on bytes with
-# C-speed translate/split/join instead of a findall over every character; the result is the
-# same line (tests/taxonomy/test_taxonomy_text.py compares the two on random ASCII text):
-#   - a number run of lower-cased ASCII (_NUMBER_RUN: digits with only \W between them, and
-#     nothing but a-z and _ are word characters there) is a digit up to the last digit before
-#     the next letter or _; it becomes " 0 ", the only digit left
-#   - every byte but a-z, ', - and that 0 becomes a space
-#   - an apostrophe or hyphen stays only between two letters, where _TOKEN keeps it
-#   - whitespace split + join gives the tokens separated by single spaces
-_ASCII_DIGIT = re.compile(rb"\d")
-_ASCII_NUMBER_RUN = re.compile(rb"\d(?:[^a-z_]*\d)?")
+# Most prompts are ASCII once normalised. Those of a batch are joined into one byte string and
+# tokenised together by C-speed bytes operations instead of a findall over every character of
+# every prompt; the tokens are the same (tests/taxonomy/test_taxonomy_text.py compares the two
+# on random ASCII text):
+#   - the prompts are joined by Z, which no lower-cased prompt has and no step below crosses
+#   - every byte is reduced to its class: a-z, _, ' and - stay, digits become 0, every other
+#     byte a space (all of them \W)
+#   - a number run (_NUMBER_RUN: digits with only \W between them) is then a 0 up to the last
+#     0 before the next letter, _ or Z; it becomes " 0 ", the only 0 left
+#   - _ becomes a space, and an apostrophe or hyphen stays only between two letters, where
+#     _TOKEN keeps it
+# What is left is the tokens, separated by one space or more.
+_PROMPT_END = "Z"
 _ASCII_RUN = b"0"
-_ASCII_KEPT = bytes(c if c in b"abcdefghijklmnopqrstuvwxyz'-" + _ASCII_RUN else ord(" ") for c in range(256))
+_ASCII_CLASSES = bytes(c if c in b"abcdefghijklmnopqrstuvwxyz_'-" + _PROMPT_END.encode("ascii") else
+                       _ASCII_RUN[0] if c in b"0123456789" else ord(" ") for c in range(256))
+_ASCII_NUMBER_RUN = re.compile(rb"0(?:[ '0-]*0)?")
+_UNDERSCORE = bytes.maketrans(b"_", b" ")
 _LOOSE_JOINER = re.compile(rb"['-](?:(?![a-z])|(?<![a-z]['-]))")  # an ' or - not between two letters
 
 
-def _ascii_line_and_script(normal: bytes) -> tuple[str, str]:
-    if _ASCII_DIGIT.search(normal):
-        normal = _ASCII_NUMBER_RUN.sub(b" " + _ASCII_RUN + b" ", normal)
-    kept = normal.translate(_ASCII_KEPT)
-    if b"'" in kept or b"-" in kept:
-        kept = _LOOSE_JOINER.sub(b" ", kept)
-    line = b" ".join(kept.split()).replace(_ASCII_RUN, NUM_TOKEN.encode("ascii")).decode("ascii")
+def _ascii_lines_and_scripts(normals: list[str]) -> list[tuple[str, str]]:
+    if not normals:
+        return []
+    data = _PROMPT_END.join(normals).encode("ascii").translate(_ASCII_CLASSES)
+    if _ASCII_RUN in data:
+        data = _ASCII_NUMBER_RUN.sub(b" " + _ASCII_RUN + b" ", data)
+    data = data.translate(_UNDERSCORE)
+    if b"'" in data or b"-" in data:
+        data = _LOOSE_JOINER.sub(b" ", data)
+    lines = data.replace(_ASCII_RUN, NUM_TOKEN.encode("ascii")).decode("ascii").split(_PROMPT_END)
     # any letter left is a word (an ' or - left has letters beside it): numbers alone are no words
-    return line, "latin" if kept.strip(b" " + _ASCII_RUN) else "none"
+    no_words = b" " + _ASCII_RUN
+    scripts = ["latin" if kept.strip(no_words) else "none" for kept in data.split(_PROMPT_END.encode("ascii"))]
+    return list(zip(lines, scripts, strict=True))
 
 
 def tokens(text: str) -> list[str]:
