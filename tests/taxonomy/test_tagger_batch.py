@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from vlforge.taxonomy.labelled import generated_rows
-from vlforge.taxonomy.model import Calibration, TrainConfig, train_models
+from vlforge.taxonomy.model import Calibration, TrainConfig, load_models, train_models
 from vlforge.taxonomy.prompt_tagger import Tagger, round4
 from vlforge.taxonomy.promptset import load_promptset
+from vlforge.taxonomy.text import lines_and_scripts, tokenize
 
 
 def test_round4_is_pythons_round_for_every_value():
@@ -44,3 +45,22 @@ def test_ties_go_to_the_smaller_label(tmp_path, analysis_children, secondary_sco
                        "top": [["Analysis", 0.125], ["Commonsense Reasoning", 0.125], ["Conversion", 0.125]],
                        "secondary": "Data Chart Analysis", "secondary_score": secondary_score, "lang": lang,
                        "reason": None}
+
+
+def test_the_tagger_lines_predict_as_the_tokenized_lines(tagger_models):
+    """The tagger feeds fastText lines whose tokens may be separated by runs of spaces;
+    fastText splits on whitespace, so it predicts exactly what it does on tokenize's lines."""
+    texts = [r["text"] for r in load_promptset()[:1500]] + ["Plot 1, 2 , 3 -- and 'x'  here", "  a  ", "b\n\tc"]
+    loose = [line + "\n" for line, _ in lines_and_scripts(texts)]
+    tight = [tokenize(t) + "\n" for t in texts]
+    assert sum(a != b for a, b in zip(loose, tight, strict=True)) > 100  # the test means something
+    for model in (tagger_models.main, tagger_models.secondary):
+        loose_labels, loose_probs = model.f.multilinePredict(loose, -1, 0.0, "strict")
+        tight_labels, tight_probs = model.f.multilinePredict(tight, -1, 0.0, "strict")
+        assert loose_labels == tight_labels
+        assert np.array_equal(np.array(loose_probs), np.array(tight_probs))
+
+
+@pytest.fixture(scope="module")
+def tagger_models():
+    return load_models()

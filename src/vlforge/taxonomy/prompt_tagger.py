@@ -2,8 +2,9 @@
 
 For each prompt (the user turns of a record, joined):
 
-    tokens      text.analyze; no word (numbers do not count) -> unassigned, `empty_prompt`
-    language    text.script_of: Japanese, Korean and other scripts -> `unsupported_language`
+    tokens      text.lines_and_scripts, the batch at once; no word (numbers do not count)
+                -> unassigned, `empty_prompt`
+    language    the script of the tokens: Japanese, Korean and other scripts -> `unsupported_language`
                 (the models learnt English and Chinese only)
     best        the main model's best label and its calibrated confidence: the softmax
                 probabilities sharpened or flattened by the temperature fitted on

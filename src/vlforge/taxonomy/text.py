@@ -1,7 +1,7 @@
 """Prompt text -> the token string fastText sees, and the script the prompt is written in.
 
-The same `tokenize` runs when the model is trained and when prompts are tagged, so the two
-always agree. What it does, in order:
+The same tokens are made when the model is trained (`tokenize`) and when prompts are tagged
+(`lines_and_scripts`, a batch at once), so the two always agree. What it does, in order:
 
     NFKC          full-width letters, digits and punctuation (common in Chinese input)
                   become their ASCII forms; casefold
