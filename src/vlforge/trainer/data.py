@@ -9,8 +9,9 @@ Three kinds of shard, three kinds of example (labels aligned with input_ids, -10
                  (png + markdown/plain text); captioning-style, through the "deepseek" chat format with
                  an empty system prompt:
                      User: <image_placeholder>\\n{instruction}\\n\\nAssistant: {text}<eos>
-                 the instruction picked from a short list by the key's hash and the text
-                 kind; only " {text}" + eos are supervised. Too long: the answer
+                 the instruction picked from a short list by the text kind and a digest
+                 of the record's text and image (`content_digest`; never the key, see
+                 there); only " {text}" + eos are supervised. Too long: the answer
                  is cut (and then has no eos: the text did not end there); the prompt with
                  its image tokens is never cut.
     sft          text kind `conversation` (the record exactly as the sft job read it, in
@@ -74,8 +75,8 @@ log = logging.getLogger(__name__)
 KINDS = ("language", "multimodal", "sft")
 MODALITIES = ("language", "multimodal")
 # Instructions for captioning-style pairs, by the text's kind. A few wordings so the
-# model learns the task, not one string; the key's hash picks one, so a sample always gets
-# the same prompt.
+# model learns the task, not one string; the record's content digest picks one, so a
+# record always gets the same prompt.
 INSTRUCTIONS = {
     "code": ("Write the code that produced this plot.",
            "Write the Python code that generates this output.",
@@ -117,9 +118,26 @@ class Example:
         return len(self.input_ids)
 
 
-def pick_instruction(key: str, text_kind: str) -> str:
+def content_digest(*parts: str | bytes) -> str:
+    """What a record holds, as a hex digest: the identity of the trainer's per-record choices
+    (the captioning instruction here, Janus's prompt draws).
+
+    Not the record's key: a key holds a digest of the absolute path of the input file the
+    record came from (`schemas.make_key`), so the same data written by a job run in another
+    folder has other keys, and choices made on keys changed the training and its losses
+    with the folder the data was made in."""
+    digest = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big"))  # the parts' boundaries count, not only their bytes
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def pick_instruction(content: str, text_kind: str) -> str:
+    """The captioning instruction of a record with this `content_digest` and text kind."""
     choices = INSTRUCTIONS[text_kind]
-    return choices[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(choices)]
+    return choices[int(content, 16) % len(choices)]
 
 
 def truncate(input_ids: list[int], labels: list[int], image_id: int, max_len: int) -> tuple[list, list, int]:
@@ -172,7 +190,7 @@ class ExampleEncoder:
     def pair(self, key: str, image: bytes, text: str, text_kind: str) -> list[Example]:
         if not text.strip():
             raise SkipRecord("empty_text")
-        user = f"{IMAGE_TOKEN}\n{pick_instruction(key, text_kind)}"
+        user = f"{IMAGE_TOKEN}\n{pick_instruction(content_digest(text, image), text_kind)}"
         prompt = encode_prompt(self.tokenizer, user, self.num_image_tokens, system_prompt=self.pair_system_prompt)
         budget = self.max_seq_len - len(prompt)
         if budget < 1:

@@ -33,7 +33,7 @@ from torch import nn
 from vlforge.errors import VlforgeError
 from vlforge.shards.reader import find_shards, iter_samples, sample_image, sample_text
 from vlforge.trainer.chat_format import DEFAULT_SYSTEM_PROMPT, IGNORE_INDEX, encode_prompt
-from vlforge.trainer.data import INSTRUCTIONS, pick_instruction
+from vlforge.trainer.data import INSTRUCTIONS, content_digest, pick_instruction
 from vlforge.trainer.distributed import DistEnv, all_reduce_sum
 from vlforge.trainer.images import image_processor, preprocess_image
 from vlforge.trainer.model import sequence_logprob
@@ -118,6 +118,7 @@ class _Pair:
     image_ext: str
     snippet: str
     text_kind: str
+    content: str  # data.content_digest of the text and image: picks the instruction as training does
 
 
 def _image_text_pairs(shards, answer_chars: int) -> list[_Pair]:
@@ -129,7 +130,9 @@ def _image_text_pairs(shards, answer_chars: int) -> list[_Pair]:
             pair = _as_pair(sample, answer_chars)
             if pair is not None:
                 by_snippet.setdefault(pair.snippet, pair)
-    return sorted(by_snippet.values(), key=lambda p: p.key)
+    # By snippet, not key: keys name the input files' absolute paths, and the set must be the
+    # same for the same pairs wherever their job ran.
+    return sorted(by_snippet.values(), key=lambda p: p.snippet)
 
 
 def _as_pair(sample: dict, answer_chars: int) -> _Pair | None:
@@ -140,7 +143,7 @@ def _as_pair(sample: dict, answer_chars: int) -> _Pair | None:
     snippet = re.sub(r"\s+", " ", text).strip()[:answer_chars].strip()
     if not snippet:
         return None
-    return _Pair(sample["__key__"], image_bytes, image_ext, snippet, text_kind)
+    return _Pair(sample["__key__"], image_bytes, image_ext, snippet, text_kind, content_digest(text, image_bytes))
 
 
 def _mc_row(pair: _Pair, pairs: list[_Pair], options: int, rng: random.Random, folder: Path) -> dict:
@@ -150,7 +153,7 @@ def _mc_row(pair: _Pair, pairs: list[_Pair], options: int, rng: random.Random, f
     image_name = f"images/{pair.key}.{pair.image_ext}"
     (folder / image_name).write_bytes(pair.image)
     return {"id": pair.key, "image": image_name, "answer": answer, "options": texts, "system": "",
-            "question": f"{IMAGE_TOKEN}\n{pick_instruction(pair.key, pair.text_kind)}"}
+            "question": f"{IMAGE_TOKEN}\n{pick_instruction(pair.content, pair.text_kind)}"}
 
 
 # --- scoring -------------------------------------------------------------------------------

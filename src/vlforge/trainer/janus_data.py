@@ -30,8 +30,11 @@ Janus's chat format (`janus_chat`: roles <|User|> / <|Assistant|>, an image as
                    unconditional one: every token between bos and boi replaced by pad, the
                    prompt transformers' Janus `generate` feeds the unconditional half of CFG.
 
-Both draws are a hash of (seed, key, epoch, purpose): the same record gets fresh draws each
-epoch, every run gets the same ones, and a resumed run continues them exactly.
+Both draws are a hash of (seed, the record's content, epoch, purpose), the content being
+`data.content_digest` of the caption and the VQ ids (`Caption.content`), never the key,
+which names the input file's absolute path: the same record gets fresh draws each epoch,
+every run gets the same ones wherever its shards were written, and a resumed run
+continues them exactly.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from vlforge.trainer.data import (
     RecordTable,
     ShardSource,
     SkipRecord,
+    content_digest,
     conversation_turns,
 )
 from vlforge.trainer.janus_chat import (
@@ -98,9 +102,9 @@ def cut_at_image(input_ids: list[int], boi: int, span: int, max_len: int) -> int
     return cut
 
 
-def draw(seed: int, key: str, epoch: int, purpose: str) -> float:
-    """A uniform number in [0, 1) fixed by its arguments."""
-    digest = hashlib.sha256(f"{seed}/{epoch}/{purpose}/{key}".encode()).digest()
+def draw(seed: int, content: str, epoch: int, purpose: str) -> float:
+    """A uniform number in [0, 1) fixed by its arguments (`content`: a record's content digest)."""
+    digest = hashlib.sha256(f"{seed}/{epoch}/{purpose}/{content}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
@@ -115,6 +119,12 @@ class Caption:
     uses: tuple[str, ...]
     vq_ids: tuple[int, ...] | None
     image: bytes | None = None
+
+    @property
+    def content(self) -> str:
+        """The digest the record's draws hash: its caption and its image's VQ ids (many
+        class-name records share a caption; their images tell them apart)."""
+        return content_digest(self.text, np.asarray(self.vq_ids or (), dtype=np.int64).tobytes())
 
 
 def caption_record(key: str, text: str, metadata: dict[str, Any], image: bytes | None) -> Caption:
@@ -197,7 +207,7 @@ class JanusEncoder:
     def prompt_text(self, record: Caption, epoch: int) -> str:
         """The generation prompt's words: the caption, or its first sentence by the draw."""
         text = record.text.strip()
-        if record.kind == "caption" and draw(self.seed, record.key, epoch, "first_sentence") < self.first_sentence_share:
+        if record.kind == "caption" and draw(self.seed, record.content, epoch, "first_sentence") < self.first_sentence_share:
             text = record.first_sentence.strip() or text
         return text
 
@@ -211,7 +221,7 @@ class JanusEncoder:
         tok = self.tokenizer
         room = self.max_seq_len - self.num_image_tokens - 2
         words = generation_prompt(tok, self.prompt_text(record, epoch), chat=self.stage == 3)[:room]
-        if draw(self.seed, record.key, epoch, "unconditional") < self.uncond_share:
+        if draw(self.seed, record.content, epoch, "unconditional") < self.uncond_share:
             words = [tok.pad_token_id] * len(words)
         prompt = [tok.bos_token_id] + words + [self.boi]
         # Image positions carry pad in input_ids: the model embeds image_ids there instead.
