@@ -177,3 +177,21 @@ def test_a_task_that_raises_is_retried_and_one_that_always_raises_is_reported(tm
     assert stats["tasks_failed"] == 1 and stats["accepted"] == 4
     assert "injected failure in task 2" in stats["failed"][0]["error"]
     assert not list((tmp_path / "out2/shards").glob("flaky-000002-*"))
+
+
+def test_workers_end_without_teardown_yet_run_the_corpus_exit_handlers(tmp_path, monkeypatch):
+    """Local workers skip Python's module teardown at exit (local._leave_without_teardown);
+    exit handlers the corpus registered still run in every worker, and the job's output
+    is whole."""
+    register_corpus_module("exit_hook", "exit_hook_corpus")
+    exits = tmp_path / "exits"
+    exits.mkdir()
+    monkeypatch.setenv("VLFORGE_TEST_EXIT_DIR", str(exits))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (inputs / name).write_text("one\ntwo\n")
+    stats = run_job("exit_hook", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,
+                    assignments=("tasks.max_files=1",))
+    assert (stats["accepted"], stats["tasks_failed"]) == (4, 0)
+    assert len(list(exits.glob("exited-*"))) == 2  # both workers ran the corpus's handler
