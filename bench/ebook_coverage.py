@@ -5,8 +5,9 @@
 Default: every .epub under ../shared/corpora/epub and ../shared/corpora/epub_hard. Each
 book goes through the ebooks reader and its page filters in this process (what a job's
 worker keeps). Coverage is measured by tests/pipelines/ebook_text.py, which reads the
-spine documents' visible text without the renderer; MathML formulas are counted apart
-(formulas in the XHTML, formulas written $...$ on the pages).
+spine documents' visible text without the renderer (ruby readings written as
+ebooks.pages.ruby says); MathML formulas are counted apart (formulas in the XHTML,
+formulas written $...$ on the pages).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def run_book(path: Path, assignments: list[str]) -> dict:
                 rejects[outcome.reason] += 1
                 examples.setdefault(outcome.reason, f"{outcome.item}: {outcome.detail}"[:200])
         seconds = time.perf_counter() - started
-    found, total, per_doc = book_coverage(str(path), pages)
+    found, total, per_doc = book_coverage(str(path), pages, ruby=options["ebooks"]["pages"]["ruby"])
     formulas, formulas_shown = book_formulas(str(path), pages)
     worst = sorted(((f / t, href, t) for href, (f, t) in per_doc.items() if t), key=lambda x: x[0])[:5]
     return {"book": path.name, "pages": kept, "found": found, "chars": total,

@@ -23,8 +23,8 @@ def pages_by_document(outcomes: list) -> dict[str, list[str]]:
     return pages
 
 
-def assert_covered(path: Path, outcomes: list, share: float = 1.0) -> None:
-    found, total, per_doc = book_coverage(str(path), pages_by_document(outcomes))
+def assert_covered(path: Path, outcomes: list, share: float = 1.0, ruby: str = "aozora") -> None:
+    found, total, per_doc = book_coverage(str(path), pages_by_document(outcomes), ruby)
     assert total and found / total >= share, per_doc
 
 

@@ -37,6 +37,11 @@ in their direction, text in logical order; metadata chapter.direction, chapter.w
 and book.page_progression (a vertical-rl book's pages turn right to left: page_index is the
 reading order). Fixed-layout pages are laid out at their own viewport.
 
+Ruby (furigana) readings are written as pages.ruby says: aozora (default) 茂平《もへい》,
+Aozora Bunko's notation, with ｜ where the base starts when 《》 alone would misread it;
+base 茂平; inline 茂平もへい. Never <rp>'s fallback parentheses. Metadata ruby: the
+page's readings (only on pages that have any).
+
 Templates: built-in ones (renderers/templates/*.css) and the user's CSS files; one is chosen
 per book from the book's checksum, so a re-run, or the same file elsewhere, looks the same.
 Keys: make_key("ebooks", path, spine_index, page_index).
@@ -56,6 +61,7 @@ from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.documents.epub import Book, Limits, SpineItem, open_epub
 from vlforge.errors import Rejected
 from vlforge.pipelines.pages import (
+    check_page_options,
     document_counts,
     page_defaults,
     page_filters,
@@ -236,6 +242,7 @@ CORPUS = Corpus(
     read=read,
     stages=(*page_filters("ebooks"), book_accounts),
     defaults=DEFAULTS,
+    check_options=check_page_options("ebooks"),
     suffixes=(".epub",),
     summarize=job_summary,
 )

@@ -2,6 +2,7 @@
 
     page_defaults()           the options every paginated corpus has (page size, templates...)
     pagination_settings(opts) those options as the paginator's PaginationSettings
+    check_page_options(name)  a corpus's check_options: those options checked before a job
     templates_for, renderer_for, tool_versions
     rendered_pages(...)       paginate() as (document index, layout, page) per page
     page_sample(...)          one page -> a Sample (or the Reject of a failed screenshot)
@@ -28,7 +29,7 @@ from typing import Any
 
 from vlforge.config import opt
 from vlforge.contract import Outcome, Stage, TaskContext
-from vlforge.errors import Rejected, exception_detail
+from vlforge.errors import Rejected, VlforgeError, exception_detail
 from vlforge.renderers.browser import (
     BrowserConfig,
     BrowserRenderer,
@@ -80,6 +81,10 @@ def page_defaults() -> dict[str, Any]:
             "nearly_empty_chars": opt(16, "fewer characters than this (whitespace aside): a nearly empty page"),
             "nearly_empty": opt("keep", "keep or reject (nearly_empty_page) nearly empty pages without images"),
             "image_only": opt("keep", "keep or reject (image_only_page) nearly empty pages with an image"),
+            # Ruby (furigana): the reading set in small type above (vertical text: beside) its
+            # base. <rp> fallback parentheses are never page text.
+            "ruby": opt("aozora", "ruby readings in page texts: aozora (茂平《もへい》, Aozora Bunko's "
+                        "notation), base (茂平: the base text only) or inline (茂平もへい)"),
         },
         "check_text": opt(True, "refuse documents whose page texts do not add up (text_mismatch)"),
         "max_pages": opt(1000, "pages per document (chapter) at most; longer ones -> too_many_pages"),
@@ -111,7 +116,21 @@ def pagination_settings(opts: dict) -> PaginationSettings:
         PageSpec(page["width"], page["height"], page["device_scale_factor"]),
         units_per_call=render["units_per_call"], call_budget_s=render["call_budget_s"],
         page_timeout_s=render["page_timeout_s"], load_timeout_s=render["load_timeout_s"],
-        max_pages=opts["max_pages"], check_text=opts["check_text"])
+        max_pages=opts["max_pages"], check_text=opts["check_text"], ruby=opts["pages"]["ruby"])
+
+
+def check_page_options(section: str) -> Callable[[dict], None]:
+    """A corpus's check_options: its `section`'s page options must make paginator settings
+    and templates, else a VlforgeError naming what is wrong, before any document is read."""
+
+    def check(options: dict) -> None:
+        try:
+            pagination_settings(options[section])
+            templates_for(options[section])
+        except ValueError as error:
+            raise VlforgeError(str(error)) from None
+
+    return check
 
 
 @functools.lru_cache(maxsize=8)
@@ -183,16 +202,18 @@ def page_sample(page: Page, layout: Layout, *, corpus: str, key: str, item: str,
     text = page.text.markdown if opts["text_kind"] == "markdown" else page.text.plain
     metadata = {**metadata, "page_index": page.text.index, "pages": len(layout.pages),
                 "text_chars": len(text), "images_on_page": page.text.images,
-                "display_transforms": list(page.text.transforms)}
+                "display_transforms": list(page.text.transforms),
+                **({"ruby": page.text.ruby} if page.text.ruby else {})}
     image = {} if page.png is None else {"image": page.png, "image_format": "png", "image_size": png_size(page.png)}
     return Sample(key, corpus, text, opts["text_kind"], provenance, metadata=metadata,
                   scratch={"page": page.text, "item": item}, **image)
 
 
 def document_counts(layout: Layout) -> dict:
-    """Characters (whitespace aside) of a document: its DOM text, what its pages show (list
-    markers included), and DOM text that no page shows. For coverage reports."""
-    return {"text_chars": len(squash(layout.text)), "hidden_chars": layout.hidden_chars,
+    """Characters (whitespace aside) of a document: its DOM text as the pages write it (ruby
+    in their notation), what its pages show (list markers included), and DOM text that no
+    page shows. For coverage reports."""
+    return {"text_chars": len(squash(layout.text)) + layout.ruby_chars, "hidden_chars": layout.hidden_chars,
             "page_chars": sum(len(squash(p.plain)) for p in layout.pages)}
 
 

@@ -260,12 +260,16 @@ async (cfg) => {
   const range = doc.createRange();
   const pieces = [], outside = {};
   let lastPage = -1;
+  // RUBY_BASE while a ruby's base run has not yet given a piece: its first piece carries it.
+  let opensBase = 0;
   // Text placed where no page shows it (the "visually hidden" idiom: left: -999em) is
   // not on any page: page -1, kept only for the check against innerText.
   const onScreen = vertical ? (r) => r.right > 0 && r.bottom > 0 && r.left < W : (r) => r.right > 0 && r.bottom > 0 && r.top < H;
   // `source`: what innerText has for this piece when the page text says it otherwise
   // (generated content: nothing; a formula as LaTeX: its MathML characters).
   const add = (page, info, flag, text, rects, shownAlready = false, source = null) => {
+    flag |= opensBase;
+    opensBase = 0;
     if (rects.length && !rects.some(onScreen)) page = -1;
     const [out, kinds] = shownAlready || flag & 16 ? [text, 0] : shownText(text, info);
     pieces.push(source === null ? [page, info.block, info.flags | flag | kinds, out]
@@ -307,17 +311,50 @@ async (cfg) => {
     if (el.localName === 'math' && el.namespaceURI === MATHML) { addFormula(el); return; }
     const pseudo = el.namespaceURI === XHTML && !NO_PSEUDO.has(el.localName) && style(el).display !== 'none';
     if (pseudo) addGenerated(el, '::before');
-    walk(el);
+    if (el.localName === 'ruby' && el.namespaceURI === XHTML) walkRuby(el); else walk(el);
     if (pseudo) addGenerated(el, '::after');
   };
-  const walk = (parent) => {
-    for (let node = parent.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType === Node.ELEMENT_NODE) element(node);
-      else if (node.nodeType === Node.TEXT_NODE && node.length) {
-        const info = infoOf(parent);
-        if (info.visible) addText(node, info);
-      }
+  const visit = (parent, node) => {
+    if (node.nodeType === Node.ELEMENT_NODE) element(node);
+    else if (node.nodeType === Node.TEXT_NODE && node.length) {
+      const info = infoOf(parent);
+      if (info.visible) addText(node, info);
     }
+  };
+  const walk = (parent) => {
+    for (let node = parent.firstChild; node; node = node.nextSibling) visit(parent, node);
+  };
+  // Ruby (furigana): a run of base content, then a run of annotations (<rt>, <rtc>) that
+  // reads it: mono ruby (漢<rt>かん</rt>字<rt>じ</rt>) is two such pairs, group ruby one.
+  // The first piece of a base run carries RUBY_BASE and the run's annotations are one
+  // piece flagged RUBY, so that paginate writes the reading as the `ruby` setting asks.
+  // <rp> holds the parentheses shown where ruby is not supported: never page text.
+  const RUBY = 1024, RUBY_BASE = 2048;
+  const isAnnotation = (node) => node.nodeType === Node.ELEMENT_NODE && (node.localName === 'rt' || node.localName === 'rtc');
+  const isBlank = (node) => node.nodeType === Node.TEXT_NODE && !node.data.trim();
+  const walkRuby = (ruby) => {
+    let annotations = [], baseStarts = true;
+    for (let node = ruby.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === Node.ELEMENT_NODE && node.localName === 'rp') { addUnread(node); continue; }
+      if (isAnnotation(node)) { annotations.push(node); continue; }
+      if (annotations.length && isBlank(node)) continue;  // white space between annotations
+      if (annotations.length) { addReading(annotations); annotations = []; baseStarts = true; }
+      if (baseStarts) { opensBase = RUBY_BASE; baseStarts = false; }
+      visit(ruby, node);
+    }
+    addReading(annotations);
+  };
+  const addReading = (annotations) => {
+    opensBase = 0;  // a base that gave no piece opens nothing
+    const shownEls = annotations.filter((el) => infoOf(el).visible && shown(el.getClientRects()).length);
+    if (!shownEls.length) return;
+    const rects = shownEls.flatMap((el) => shown(el.getClientRects()));
+    add(pageOf(rects[0]), infoOf(shownEls[0]), RUBY, shownEls.map((el) => el.innerText).join(''), rects, true);
+  };
+  // An <rp> that a book's CSS shows anyway is on the page image and in innerText, not in page texts.
+  const addUnread = (el) => {
+    const rects = shown(el.getClientRects());
+    if (rects.length && infoOf(el).visible) add(pageOf(rects[0]), infoOf(el), 0, '', rects, true, el.innerText);
   };
   walk(body);
   const imagePages = [];

@@ -18,7 +18,9 @@ How one document becomes pages:
               Chromium laid out (Range.getClientRects): all boxes of a piece fall on its
               page. Each piece knows its paragraph (block) and its inline emphasis.
     shoot     for each page that shows something: scroll to it, screenshot the viewport
-    assemble  the pieces of a page, grouped into paragraphs -> plain text and markdown
+    assemble  the pieces of a page, grouped into paragraphs -> plain text and markdown;
+              ruby readings written as PaginationSettings.ruby says (write_ruby: Aozora
+              Bunko's 茂平《もへい》, the base only, or inline), <rp> fallbacks never
 
 What is checked. A document is refused (a Rejected error) when its pieces, joined, are not
 document.body.innerText once whitespace is removed and case folded (text_mismatch:
@@ -51,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vlforge.documents import mathml
-from vlforge.errors import Rejected
+from vlforge.errors import Rejected, VlforgeError
 from vlforge.renderers.browser import BrowserRenderer
 
 if TYPE_CHECKING:
@@ -63,6 +65,9 @@ TEMPLATE_DIR = Path(__file__).with_name("templates")
 ITALIC, BOLD, CODE, PRE, BREAK = 1, 2, 4, 8, 16
 LATEX = 512  # a formula written as its TeX annotation: markdown keeps it as it is
 STYLE = ITALIC | BOLD | CODE | PRE | BREAK | LATEX
+# ...and ruby: a piece that is the reading of a ruby (its annotations), the first piece of
+# the base that reading is of.
+RUBY, RUBY_BASE = 1024, 2048
 # ...and how the page's text differs from the document's (display transforms), by name.
 TRANSFORMS = {32: "text-transform", 64: "small-caps", 128: "first-letter", 256: "generated", 512: "latex"}
 
@@ -77,6 +82,7 @@ def measure_script() -> str:
 _TEMPLATE_PROPERTY = re.compile(r"--vlforge-([a-z-]+)\s*:\s*([0-9]+)(?:px)?\s*;")
 _CSS_SPACE = re.compile(r"[ \t\n\r\f]+")  # what CSS collapses; no-break spaces stay
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
+RUBY_MODES = ("aozora", "base", "inline")
 
 
 # --------------------------------------------------------------------------------------
@@ -216,6 +222,12 @@ class PaginationSettings:
     load_timeout_s: float = 30.0  # loading one document (its images, stylesheets, fonts)
     max_pages: int = 1000  # a longer document is refused (too_many_pages)
     check_text: bool = True  # refuse documents whose pieces do not add up (text_mismatch)
+    # Ruby readings in page texts: aozora 茂平《もへい》, base 茂平, inline 茂平もへい.
+    ruby: str = "aozora"
+
+    def __post_init__(self):
+        if self.ruby not in RUBY_MODES:
+            raise VlforgeError(f"pages.ruby must be one of {', '.join(RUBY_MODES)}, not {self.ruby!r}")
 
     @property
     def call_timeout_s(self) -> float:
@@ -235,6 +247,7 @@ class PageText:
     # How the page shows its text differently from the document's characters: CSS case
     # transforms, small capitals, drop caps, generated content (names in TRANSFORMS).
     transforms: tuple[str, ...] = ()
+    ruby: int = 0  # ruby readings on the page (a base with its reading is one)
 
     @property
     def blank(self) -> bool:
@@ -257,6 +270,9 @@ class Layout:
     fixed_viewport: tuple[int, int] | None = None  # the viewport a fixed-layout page was laid out at
     direction: str = "ltr"  # the document's own (its body's) direction: "rtl" for Arabic, Hebrew...
     writing_mode: str = "horizontal-tb"  # its body's: vertical-rl for vertical Japanese, Chinese
+    # Characters (whitespace aside) that the pages' ruby notation adds to `text` (《》 and ｜
+    # in aozora), or takes from it (negative: the readings, left out in base).
+    ruby_chars: int = 0
 
     @property
     def vertical(self) -> bool:
@@ -393,7 +409,8 @@ def lay_out(page: BrowserPage, doc: Document, settings: PaginationSettings) -> L
     raw, url = _load_and_measure(page, doc, settings)
     _check_document(raw, settings)
     _formulas_as_latex(raw)
-    layout = _layout(raw, url)
+    ruby_chars = write_ruby(raw["pieces"], settings.ruby)
+    layout = _layout(raw, url, ruby_chars)
     if not layout.pages:
         raise Rejected("empty_document", "no visible text or image")
     return layout
@@ -474,6 +491,72 @@ def _formulas_as_latex(raw: dict) -> None:
             piece[3] = piece[3] + latex + piece[3]
 
 
+def write_ruby(pieces: list, mode: str) -> int:
+    """Ruby readings in the pieces as `mode` writes them: aozora 茂平《もへい》 (Aozora Bunko's
+    notation, with ｜ where the base starts when 《》 alone would read more or less than the
+    base), base 茂平, inline 茂平もへい (what innerText has). A rewritten piece keeps
+    innerText's text as its source. Returns the characters (whitespace aside) this adds.
+
+    Mono ruby (one reading per base character) is written per character, 漢《かん》字《じ》:
+    Aozora Bunko gives every 《》 one base and converts each back to its own <ruby>, so the
+    notation keeps the pairing the book marked up and shows; a group reading stays whole."""
+    added, base = 0, None  # base: the piece that opens the base of the next reading
+    for index, piece in enumerate(pieces):
+        if piece[2] & RUBY_BASE:
+            base = index
+        if not piece[2] & RUBY or mode == "inline":
+            continue
+        added += _rewrite(piece, f"《{piece[3].strip()}》" if mode == "aozora" else "")
+        if mode == "aozora" and base is not None:
+            before = _text_before(pieces, base)
+            if ruby_needs_bar(before, "".join(p[3] for p in pieces[base:index]).strip()):
+                added += _rewrite(pieces[base], "｜" + pieces[base][3])
+        base = None
+    return added
+
+
+def _rewrite(piece: list, text: str) -> int:
+    """Write `text` for the piece, keeping what innerText has; the characters it adds."""
+    if len(piece) == 4:
+        piece.append(piece[3])
+    added = len(squash(text)) - len(squash(piece[3]))
+    piece[3] = text
+    return added
+
+
+def _text_before(pieces: list, index: int) -> str:
+    """The text before pieces[index] in its paragraph (its block), up to the piece before."""
+    for earlier in range(index - 1, -1, -1):
+        if pieces[earlier][1] != pieces[index][1]:
+            return ""
+        if pieces[earlier][3]:
+            return pieces[earlier][3]
+    return ""
+
+
+# Aozora Bunko's kinds of characters (its converter's, aozora2html): 《》 reads the run of
+# characters of one kind just before it; other characters (punctuation, spaces) are of no kind.
+_AOZORA_KINDS = re.compile(
+    "(?P<hiragana>[ぁ-んゝゞ])|(?P<katakana>[ァ-ンーヽヾヴ])|(?P<zenkaku>[０-９Ａ-Ｚａ-ｚΑ-Ωα-ωА-Яа-я−＆’，．])"
+    "|(?P<hankaku>[A-Za-z0-9#\\-&',])"
+    "|(?P<kanji>[々※仝〆〇ヶ\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f])")
+
+
+def _aozora_kind(char: str) -> str | None:
+    match = _AOZORA_KINDS.fullmatch(char)
+    return match.lastgroup if match else None
+
+
+def ruby_needs_bar(before: str, base: str) -> bool:
+    """Whether Aozora notation needs ｜ before `base` (after the text `before`) for its 《》
+    to read exactly the base: unless the base is one run of one kind of character and
+    the character before it is not of that kind."""
+    kinds = {_aozora_kind(char) for char in base}
+    if len(kinds) != 1 or None in kinds:
+        return True
+    return bool(before) and _aozora_kind(before[-1]) in kinds
+
+
 def squash(text: str) -> str:
     """Text with all whitespace removed: how page texts are compared with a chapter's."""
     return "".join(text.split())
@@ -494,12 +577,13 @@ def shoot(page: BrowserPage, index: int, settings: PaginationSettings, vertical:
 # --------------------------------------------------------------------------------------
 
 
-def _layout(raw: dict, url: str) -> Layout:
+def _layout(raw: dict, url: str, ruby_chars: int = 0) -> Layout:
     hidden = sum(len(squash(piece[3])) for piece in raw["pieces"] if piece[0] < 0)
     return Layout(assemble_pages(raw), raw["text"], hidden, raw["title"], raw["lang"],
                   "xhtml" if raw["contentType"] == "application/xhtml+xml" else "html",
                   url, raw["signature"], fixed_viewport=tuple(raw["fixed"]) if raw.get("fixed") else None,
-                  direction=raw.get("direction", "ltr"), writing_mode=raw.get("writingMode", "horizontal-tb"))
+                  direction=raw.get("direction", "ltr"), writing_mode=raw.get("writingMode", "horizontal-tb"),
+                  ruby_chars=ruby_chars)
 
 
 def assemble_pages(raw: dict) -> list[PageText]:
@@ -515,7 +599,8 @@ def assemble_pages(raw: dict) -> list[PageText]:
     for index, pieces in enumerate(by_page):
         plain, markdown = _page_texts(pieces, raw["blocks"], items_seen)
         pages.append(PageText(index, plain, markdown, images[index], outside.get(str(index), 0),
-                              bool(raw.get("fixed")), _transforms(pieces)))
+                              bool(raw.get("fixed")), _transforms(pieces),
+                              sum(1 for piece in pieces if piece[2] & RUBY)))
     return pages
 
 
