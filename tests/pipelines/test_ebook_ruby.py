@@ -17,6 +17,7 @@ from test_ebooks import build_epub, read_book, xhtml
 from vlforge.config import resolve_options
 from vlforge.errors import VlforgeError
 from vlforge.pipelines.ebooks import CORPUS
+from vlforge.renderers.paginate import squash
 from vlforge.schemas import Sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +58,9 @@ def test_ruby_readings_are_written_as_pages_ruby_says(tmp_path, ruby_book, mode)
     assert not re.search("[()（）]", horizontal.text)  # <rp> is never page text
     assert horizontal.metadata["ruby"] == vertical.metadata["ruby"] == READINGS
     assert plain.text == "ルビのない段落です。" and "ruby" not in plain.metadata
+    # The chapter's text as the pages write it is all on its pages (the job summary's coverage).
+    chapter = horizontal.metadata["chapter"]
+    assert chapter["text_chars"] == chapter["page_chars"] == len(squash(EXPECTED[mode]))
     # The renderer-free measure reads the same text, character for character.
     pages = pages_by_document([horizontal, vertical, plain])
     for href, text in book_texts(str(ruby_book), lambda markup: visible_text(markup, mode)).items():
