@@ -27,6 +27,13 @@ Where transformers' processor differs from the release, training follows the rel
   the release resizes the float square.
 An export folder holds the stock transformers processor (`image_processor(cfg, stock=True)`):
 no code of ours is needed to load it, at the cost of those two differences.
+
+The PIL-backend classes are imported by their own names. `transformers.DeepseekVLImageProcessor`
+is the torchvision backend, which vlforge does not install: without torchvision transformers
+hands out the PIL class in its place and logs a fallback warning on every run. Saving is
+backend-neutral either way: the PIL class writes `image_processor_type: DeepseekVLImageProcessor`
+(transformers drops the "Pil" suffix), so `AutoProcessor.from_pretrained` on an export folder
+picks torchvision where it is installed and PIL where it is not.
 """
 
 from __future__ import annotations
@@ -37,7 +44,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from transformers import DeepseekVLHybridImageProcessor, DeepseekVLImageProcessor
 from transformers.image_processing_backends import PilBackend
 from transformers.image_utils import (
     IMAGENET_STANDARD_MEAN,
@@ -127,14 +133,14 @@ def image_processor(cfg, stock: bool = False):
     """The model's transformers image processor, set up as the released one.
 
     stock=False (training, evaluation): the release's arithmetic (see the module docstring).
-    stock=True: the unmodified transformers class, for export folders.
+    stock=True: the unmodified transformers class (PIL backend), for export folders.
     """
     sizes = image_sizes(cfg)
     if not sizes.hybrid:
-        cls = DeepseekVLImageProcessor if stock else ReleaseImageProcessor
+        cls = DeepseekVLImageProcessorPil if stock else ReleaseImageProcessor
         return cls(size=_square(sizes.low), min_size=MIN_SIZE, image_mean=SIGLIP_MEAN, image_std=SIGLIP_STD,
                    resample=PILImageResampling.BICUBIC)
-    cls = DeepseekVLHybridImageProcessor if stock else ReleaseHybridImageProcessor
+    cls = DeepseekVLHybridImageProcessorPil if stock else ReleaseHybridImageProcessor
     # resample is the S copy's filter: bilinear, as the released tower and transformers'
     # converted 7B checkpoint resize it; the H square is bicubic (high_res_resample).
     return cls(size=_square(sizes.low), high_res_size=_square(sizes.high), min_size=MIN_SIZE,
