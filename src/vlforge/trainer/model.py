@@ -268,6 +268,28 @@ def decoder_layers(model: VLModel) -> list[nn.Module]:
     return list(model.model.language_model.layers)
 
 
+def drop_image_outputs(model: nn.Module) -> None:
+    """The root's output loses `image_outputs` before FSDP2's post-forward hook sees it.
+
+    transformers' DeepSeek-VL forward returns, beside the logits, the vision encoders'
+    outputs, some of them views: the aligner's features reshaped from [N * 576, D] to
+    [N, 576, D] (both models) and the hybrid's SAM projection flattened from [N, D, 24, 24].
+    FSDP2 hooks every grad-requiring tensor the root returns and warns on each view ("returned
+    a view tensor"), at every run. The training loop reads only the logits; the features still
+    feed the decoder inside the forward, and the root's pre-backward hook still fires from the
+    logits, so the losses are unchanged. Prepended, so it runs before FSDP's hook whichever is
+    registered first.
+    """
+    model.register_forward_hook(_without_image_outputs, prepend=True)
+
+
+def _without_image_outputs(module: nn.Module, args, output):
+    if getattr(output, "image_outputs", None) is None:
+        return output
+    # A ModelOutput keeps a field set to None in its dict (it cannot be deleted): build anew.
+    return type(output)(**{k: v for k, v in output.items() if k != "image_outputs"})
+
+
 # --- sizes and FLOPs (for MFU) -------------------------------------------------------------
 
 

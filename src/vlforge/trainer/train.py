@@ -67,6 +67,7 @@ from vlforge.trainer.model import (
     check_matches_preset,
     decoder_layers,
     describe,
+    drop_image_outputs,
     flops_per_image,
     flops_per_token,
     forward,
@@ -252,6 +253,7 @@ def _distribute(model, config: TrainConfig, env: DistEnv):
     model.to(env.device)
     if config.activation_checkpointing:
         checkpoint_activations(decoder_layers(model))
+    drop_image_outputs(model)
     return shard_model(model, fsdp_units(model), mixed_precision_policy(config.mixed_precision, env.device))
 
 
