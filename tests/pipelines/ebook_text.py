@@ -115,8 +115,10 @@ class _ShownText:
         if self.ruby == "inline":
             self.parts.append(reading)
             return
-        before = next((self.parts[i] for i in range(base_at - 1, -1, -1) if self.parts[i]), "")
-        if ruby_needs_bar(before, "".join(self.parts[base_at:]).strip()):
+        base = "".join(self.parts[base_at:])
+        before = base[:len(base) - len(base.lstrip())]  # white space inside the ruby, else the text before it
+        before = before or next((self.parts[i] for i in range(base_at - 1, -1, -1) if self.parts[i]), "")
+        if ruby_needs_bar(before, base.strip()):
             self.parts.insert(base_at, "｜")
         self.parts.append(f"《{reading.strip()}》")
 

@@ -73,6 +73,18 @@ def test_ruby_readings_in_markdown_pages(tmp_path, ruby_book):
     assert horizontal.text == EXPECTED["aozora"]
 
 
+def test_ruby_markup_on_several_lines_keeps_its_notation_together(tmp_path):
+    """White space inside <ruby> (pretty-printed markup) shows as a space on the page; the
+    notation stays whole: ｜ right before the base, 《》 right after it, a space before
+    the base (not a character of its kind) needing no ｜."""
+    body = "<p>東<ruby>\n  <rb>京</rb>\n  <rt>きょう</rt>\n</ruby>と<ruby> お茶 <rt>おちゃ</rt></ruby>を</p>"
+    path = build_epub(tmp_path / "spaced.epub", [("c.xhtml", xhtml(body, lang="ja"))])
+    sample, = read_book(tmp_path, path)
+    assert sample.text == "東 京《きょう》 と ｜お茶《おちゃ》 を"
+    text, = book_texts(str(path)).values()
+    assert characters(text) == characters(sample.text)
+
+
 def test_an_unknown_ruby_notation_is_refused_before_the_job(tmp_path):
     options = resolve_options(CORPUS.defaults, None, ("ebooks.pages.ruby=furigana",))
     with pytest.raises(VlforgeError, match="pages.ruby must be one of aozora, base, inline, not 'furigana'"):

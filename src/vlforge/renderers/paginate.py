@@ -504,14 +504,30 @@ def write_ruby(pieces: list, mode: str) -> int:
     for index, piece in enumerate(pieces):
         if piece[2] & RUBY_BASE:
             base = index
-        if not piece[2] & RUBY or mode == "inline":
-            continue
-        added += _rewrite(piece, f"《{piece[3].strip()}》" if mode == "aozora" else "")
-        if mode == "aozora" and base is not None:
-            before = _text_before(pieces, base)
-            if ruby_needs_bar(before, "".join(p[3] for p in pieces[base:index]).strip()):
-                added += _rewrite(pieces[base], "｜" + pieces[base][3])
-        base = None
+        if piece[2] & RUBY and mode != "inline":
+            added += _write_reading(pieces, index if base is None else base, index, mode)
+            base = None
+    return added
+
+
+def _write_reading(pieces: list, base: int, reading: int, mode: str) -> int:
+    """pieces[reading], the reading of pieces[base:reading], written as `mode` says."""
+    if mode == "base":
+        return _rewrite(pieces[reading], "")
+    text = "".join(piece[3] for piece in pieces[base:reading])
+    # White space inside the ruby (markup laid out on several lines) goes outside the
+    # notation: the bar right before the base, 《》 right after it.
+    lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+    added = _rewrite(pieces[reading], f"《{pieces[reading][3].strip()}》{trail}")
+    for piece in reversed(pieces[base:reading]):
+        if piece[3].rstrip() != piece[3]:
+            _rewrite(piece, piece[3].rstrip())
+        if piece[3]:
+            break
+    if ruby_needs_bar(lead or _text_before(pieces, base), text.strip()):
+        first = next((piece for piece in pieces[base:reading] if piece[3].strip()), pieces[base])
+        space = len(first[3]) - len(first[3].lstrip())
+        added += _rewrite(first, first[3][:space] + "｜" + first[3][space:])
     return added
 
 
