@@ -85,6 +85,17 @@ def test_ruby_markup_on_several_lines_keeps_its_notation_together(tmp_path):
     assert characters(text) == characters(sample.text)
 
 
+def test_fallback_parentheses_that_a_book_shows_stay_out_of_the_text(tmp_path):
+    """A book whose CSS shows <rp> anyway: the parentheses are on the image, and innerText
+    has them; the page text never does, and the chapter is not refused for it."""
+    style = "<style>rp{display:inline}</style>"
+    body = "<p>字<ruby>漢<rp>(</rp><rt>かん</rt><rp>)</rp></ruby>です</p>"
+    path = build_epub(tmp_path / "rp.epub", [("c.xhtml", xhtml(body, lang="ja", head=style))])
+    for mode, expected in (("aozora", "字｜漢《かん》です"), ("base", "字漢です"), ("inline", "字漢かんです")):
+        sample, = read_book(tmp_path, path, f"ebooks.pages.ruby={mode}")
+        assert isinstance(sample, Sample) and sample.text == expected, sample
+
+
 def test_an_unknown_ruby_notation_is_refused_before_the_job(tmp_path):
     options = resolve_options(CORPUS.defaults, None, ("ebooks.pages.ruby=furigana",))
     with pytest.raises(VlforgeError, match="pages.ruby must be one of aozora, base, inline, not 'furigana'"):

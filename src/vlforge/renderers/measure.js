@@ -330,19 +330,26 @@ async (cfg) => {
   // piece flagged RUBY, so that paginate writes the reading as the `ruby` setting asks.
   // <rp> holds the parentheses shown where ruby is not supported: never page text.
   const RUBY = 1024, RUBY_BASE = 2048;
-  const isAnnotation = (node) => node.nodeType === Node.ELEMENT_NODE && (node.localName === 'rt' || node.localName === 'rtc');
   const isBlank = (node) => node.nodeType === Node.TEXT_NODE && !node.data.trim();
   const walkRuby = (ruby) => {
-    let annotations = [], baseStarts = true;
+    // fallbacks: <rp>s after the annotations, kept in innerText's order (after the reading)
+    let annotations = [], fallbacks = [], baseStarts = true;
+    const read = () => {
+      addReading(annotations);
+      fallbacks.forEach(addUnread);
+      annotations = [];
+      fallbacks = [];
+    };
     for (let node = ruby.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType === Node.ELEMENT_NODE && node.localName === 'rp') { addUnread(node); continue; }
-      if (isAnnotation(node)) { annotations.push(node); continue; }
+      const tag = node.nodeType === Node.ELEMENT_NODE ? node.localName : '';
+      if (tag === 'rp') { if (annotations.length) fallbacks.push(node); else addUnread(node); continue; }
+      if (tag === 'rt' || tag === 'rtc') { annotations.push(node); continue; }
       if (annotations.length && isBlank(node)) continue;  // white space between annotations
-      if (annotations.length) { addReading(annotations); annotations = []; baseStarts = true; }
+      if (annotations.length) { read(); baseStarts = true; }
       if (baseStarts) { opensBase = RUBY_BASE; baseStarts = false; }
       visit(ruby, node);
     }
-    addReading(annotations);
+    read();
   };
   const addReading = (annotations) => {
     opensBase = 0;  // a base that gave no piece opens nothing

@@ -524,7 +524,7 @@ def _write_reading(pieces: list, base: int, reading: int, mode: str) -> int:
             _rewrite(piece, piece[3].rstrip())
         if piece[3]:
             break
-    if ruby_needs_bar(lead or _text_before(pieces, base), text.strip()):
+    if base < reading and ruby_needs_bar(lead or _text_before(pieces, base), text.strip()):
         first = next((piece for piece in pieces[base:reading] if piece[3].strip()), pieces[base])
         space = len(first[3]) - len(first[3].lstrip())
         added += _rewrite(first, first[3][:space] + "｜" + first[3][space:])
