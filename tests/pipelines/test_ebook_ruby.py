@@ -102,6 +102,14 @@ def test_an_unknown_ruby_notation_is_refused_before_the_job(tmp_path):
         CORPUS.check_options(options)
 
 
+def test_the_html_corpus_refuses_an_unknown_ruby_notation_before_the_job_too(tmp_path):
+    from vlforge.pipelines.html import CORPUS as HTML
+
+    options = resolve_options(HTML.defaults, None, ("html.pages.ruby=furigana",))
+    with pytest.raises(VlforgeError, match="pages.ruby must be one of aozora, base, inline"):
+        HTML.check_options(options)
+
+
 def _ruby_pairs(markup: str) -> list[tuple[str, str]]:
     """(base, reading) of every <ruby>X<rt>Y</rt></ruby> in the markup (tdpf_03's form)."""
     return re.findall(r"<ruby>([^<]+)<rt>([^<]+)</rt></ruby>", markup)

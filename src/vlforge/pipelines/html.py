@@ -38,6 +38,7 @@ from vlforge.config import opt
 from vlforge.contract import Corpus, Outcome, Part, TaskContext
 from vlforge.errors import Rejected
 from vlforge.pipelines.pages import (
+    check_page_options,
     document_counts,
     page_defaults,
     page_filters,
@@ -297,4 +298,5 @@ CORPUS = Corpus(
     stages=page_filters("html"),
     defaults=DEFAULTS,
     suffixes=SUFFIXES,
+    check_options=check_page_options("html"),
 )
