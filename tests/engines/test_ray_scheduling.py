@@ -88,3 +88,13 @@ def test_the_pool_is_what_the_cluster_has_room_for_and_never_empty():
     assert pool_size(4, 10, demand, {"CPU": 8.0, "GPU": 1.0}) == 2  # two halves of one GPU
     assert pool_size(4, 3, demand, {"CPU": 8.0, "GPU": 4.0}) == 3  # no more actors than tasks
     assert pool_size(4, 10, demand, {"CPU": 8.0}) == 1  # no room now: one, which waits (or times out)
+
+
+def test_a_job_on_actors_ends_with_the_cluster_s_room_back(tmp_path):
+    """ray.kill returns before Ray takes a killed actor's CPU back (~0.1 s): a second job
+    started at once in the same driver saw no room and ran on fewer actors than it asked
+    for (bench/engines.py's Ray job ran on 1 of 2). The job now ends once the room is back."""
+    stats = run_job("actors", [str(_inputs(tmp_path / "in", 2))], str(tmp_path / "out"), "ray", 1,
+                    quiet=True, assignments=("tasks.max_files=1",))
+    assert stats["accepted"] == 4
+    assert ray.available_resources().get("CPU", 0.0) == 1.0  # read at once, no wait

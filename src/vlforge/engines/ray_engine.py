@@ -30,6 +30,7 @@ from vlforge.engines.monitor import Monitor
 from vlforge.errors import VlforgeError, exception_detail
 
 WAIT_S = 0.5  # longest a ray.wait blocks, so Ctrl-C and the schedule timeout get through
+RELEASE_WAIT_S = 10.0  # at most this long, a job that ends waits for Ray to take its actors back
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,22 @@ def pool_size(workers: int, tasks: int, demand: dict[str, float], free: dict[str
     """Actors to start: what --workers asks, no more than there are tasks, no more than the
     cluster has room for now, and at least one (which may get room later, or time out)."""
     return max(1, min(workers, tasks, room_for(demand, free)))
+
+
+def _wait_for_room(demand: dict[str, float], free_before: dict[str, float], bound_s: float) -> None:
+    """Returns once the cluster has the room back that it had before the job's actors
+    started, or after `bound_s`. ray.kill returns before Ray takes the killed actors'
+    resources back (~0.1 s here, longer on a busy machine): a job started right after this
+    one, in the same driver, saw too little room and ran on fewer actors than it asked for.
+    Bounded: on a shared cluster another job may have taken the room meanwhile."""
+    import ray
+
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        free = ray.available_resources()
+        if all(free.get(name, 0.0) >= free_before.get(name, 0.0) for name in demand):
+            return
+        time.sleep(0.02)
 
 
 def unschedulable(what: str, demand: dict[str, float], timeout_s: float) -> SchedulingError:
@@ -151,7 +168,8 @@ class RayEngine(Engine):
 
         request = {"num_cpus": 1, **resources}
         demand = ray_demand(request)
-        size = pool_size(self.workers, len(tasks), demand, ray.available_resources())
+        free_before = ray.available_resources()
+        size = pool_size(self.workers, len(tasks), demand, free_before)
         if size < min(self.workers, len(tasks)):
             log.warning("ray: %d workers asked for, the cluster has room for %d now (each asks for %s)",
                         self.workers, size, demand)
@@ -164,6 +182,7 @@ class RayEngine(Engine):
         finally:
             for actor in actors:
                 ray.kill(actor)
+            _wait_for_room(demand, free_before, RELEASE_WAIT_S)
 
     @staticmethod
     def _collect_some(pending: dict, results: dict[int, TaskResult], monitor: Monitor) -> None:
