@@ -21,6 +21,14 @@ def make_text_inputs(root, files=6, lines=5):
     return root
 
 
+def two_line_files(root):
+    """a.txt and b.txt of two lines each: two tasks of two samples with tasks.max_files=1."""
+    root.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text("one\ntwo\n")
+    return root
+
+
 def test_accounting_adds_up_per_task_and_in_stats(tmp_path):
     inputs = make_text_inputs(tmp_path / "in")
     stats = run_job("text", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,
@@ -164,10 +172,7 @@ def test_output_dir_of_a_different_job_is_refused(tmp_path):
 
 def test_a_task_that_raises_is_retried_and_one_that_always_raises_is_reported(tmp_path):
     register_corpus_module("flaky", "flaky_corpus")
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("a.txt", "b.txt"):
-        (inputs / name).write_text("one\ntwo\n")
+    inputs = two_line_files(tmp_path / "in")
     stats = run_job("flaky", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,
                     assignments=("tasks.max_files=1",))
     assert stats["tasks_failed"] == 0 and stats["accepted"] == 4
@@ -187,11 +192,7 @@ def test_workers_end_without_teardown_yet_run_the_corpus_exit_handlers(tmp_path,
     exits = tmp_path / "exits"
     exits.mkdir()
     monkeypatch.setenv("VLFORGE_TEST_EXIT_DIR", str(exits))
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("a.txt", "b.txt"):
-        (inputs / name).write_text("one\ntwo\n")
-    stats = run_job("exit_hook", [str(inputs)], str(tmp_path / "out"), workers=2, quiet=True,
+    stats = run_job("exit_hook", [str(two_line_files(tmp_path / "in"))], str(tmp_path / "out"), workers=2, quiet=True,
                     assignments=("tasks.max_files=1",))
     assert (stats["accepted"], stats["tasks_failed"]) == (4, 0)
     assert len(list(exits.glob("exited-*"))) == 2  # both workers ran the corpus's handler
